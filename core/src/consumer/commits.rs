@@ -1,0 +1,183 @@
+//! Commit bookkeeping: what was delivered, what was asked to be committed,
+//! what the broker acknowledged. Committing a message means resuming *after* it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::command::{CommitId, StreamShard};
+use crate::error::{BackendError, ConsumerError};
+use crate::key::{SeqNo, ShardId, StreamKey};
+use crate::message::MessageHeader;
+
+/// How many uncollected commit outcomes are kept; only one commit future can
+/// wait at a time, so older ones belong to dropped futures.
+const KEPT_OUTCOMES: usize = 16;
+
+/// One commit request: the shards and the sequence to resume each from.
+type Offsets = Vec<(StreamKey, ShardId, SeqNo)>;
+
+#[derive(Debug)]
+struct InFlight {
+    offsets: Offsets,
+    /// Automatic commits have no waiting future: their outcome is not kept.
+    automatic: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Commits {
+    enabled: bool,
+    /// Last delivered seq per shard, in first-delivery order (few shards, so a
+    /// scan with a hint beats a map on the per-message path).
+    delivered: Vec<(StreamShard, SeqNo)>,
+    hint: usize,
+    /// Highest resume-from sent per shard, so auto-commit sends only news.
+    requested: BTreeMap<StreamShard, SeqNo>,
+    /// Resume-from acknowledged by the broker per shard.
+    committed: BTreeMap<StreamShard, SeqNo>,
+    in_flight: BTreeMap<CommitId, InFlight>,
+    outcomes: VecDeque<(CommitId, Result<(), BackendError>)>,
+    next_id: u64,
+    auto: Option<(Duration, Instant)>,
+}
+
+impl Commits {
+    pub(super) fn new(enabled: bool, auto: Option<Duration>, now: Instant) -> Self {
+        Self {
+            enabled,
+            delivered: Vec::new(),
+            hint: 0,
+            requested: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            outcomes: VecDeque::new(),
+            next_id: 0,
+            auto: auto.map(|every| (every, now + every)),
+        }
+    }
+
+    pub(super) fn committed(&self) -> impl Iterator<Item = (&StreamShard, SeqNo)> {
+        self.committed.iter().map(|(shard, seq)| (shard, *seq))
+    }
+
+    /// Records a message handed to the application.
+    pub(super) fn delivered(&mut self, header: &MessageHeader) {
+        if !self.enabled {
+            return;
+        }
+        let same =
+            |((key, shard), _): &(StreamShard, SeqNo)| *shard == header.shard && *key == header.stream_key;
+        if let Some(entry) = self.delivered.get_mut(self.hint).filter(|entry| same(entry)) {
+            entry.1 = header.seq;
+            return;
+        }
+        match self.delivered.iter().position(same) {
+            Some(at) => {
+                self.hint = at;
+                self.delivered[at].1 = header.seq;
+            }
+            None => {
+                self.hint = self.delivered.len();
+                self.delivered.push(((header.stream_key.clone(), header.shard), header.seq));
+            }
+        }
+    }
+
+    fn last_delivered(&self, key: &StreamKey, shard: ShardId) -> Option<SeqNo> {
+        self.delivered.iter().find(|((k, s), _)| k == key && *s == shard).map(|(_, seq)| *seq)
+    }
+
+    pub(super) fn commit_one(&mut self, header: &MessageHeader) -> Result<CommitId, ConsumerError> {
+        match self.last_delivered(&header.stream_key, header.shard) {
+            Some(last) if last >= header.seq => {}
+            _ => {
+                return Err(ConsumerError::NotDelivered {
+                    key: header.stream_key.clone(),
+                    shard: header.shard,
+                    seq: header.seq,
+                })
+            }
+        }
+        let offsets = vec![(header.stream_key.clone(), header.shard, header.seq.next())];
+        Ok(self.start(offsets, false))
+    }
+
+    pub(super) fn commit_delivered(&mut self) -> Option<CommitId> {
+        self.commit_news(false)
+    }
+
+    fn commit_news(&mut self, automatic: bool) -> Option<CommitId> {
+        let offsets: Offsets = self
+            .delivered
+            .iter()
+            .map(|((key, shard), seq)| (key.clone(), *shard, seq.next()))
+            .filter(|(key, shard, next)| self.requested.get(&(key.clone(), *shard)) != Some(next))
+            .collect();
+        (!offsets.is_empty()).then(|| self.start(offsets, automatic))
+    }
+
+    fn start(&mut self, offsets: Offsets, automatic: bool) -> CommitId {
+        let id = CommitId(self.next_id);
+        self.next_id += 1;
+        for (key, shard, next) in &offsets {
+            self.requested.insert((key.clone(), *shard), *next);
+        }
+        self.in_flight.insert(id, InFlight { offsets, automatic });
+        id
+    }
+
+    pub(super) fn offsets_of(&self, id: CommitId) -> Option<Offsets> {
+        self.in_flight.get(&id).map(|flight| flight.offsets.clone())
+    }
+
+    pub(super) fn handle_committed(&mut self, id: CommitId, result: Result<(), BackendError>) {
+        let Some(flight) = self.in_flight.remove(&id) else { return };
+        for (key, shard, next) in flight.offsets {
+            let shard = (key, shard);
+            if result.is_ok() {
+                self.committed.insert(shard, next);
+            } else if self.requested.get(&shard) == Some(&next) {
+                // Let the next automatic commit try again.
+                match self.committed.get(&shard) {
+                    Some(acked) => self.requested.insert(shard, *acked),
+                    None => self.requested.remove(&shard),
+                };
+            }
+        }
+        if !flight.automatic {
+            if self.outcomes.len() == KEPT_OUTCOMES {
+                self.outcomes.pop_front();
+            }
+            self.outcomes.push_back((id, result));
+        }
+    }
+
+    pub(super) fn poll_committed(&mut self, id: CommitId) -> Option<Result<(), ConsumerError>> {
+        if self.in_flight.contains_key(&id) {
+            return None;
+        }
+        let at = self.outcomes.iter().position(|(done, _)| *done == id);
+        match at.and_then(|at| self.outcomes.remove(at)) {
+            Some((_, result)) => Some(result.map_err(ConsumerError::from)),
+            // Never issued, or collected already: nothing is pending.
+            None => Some(Ok(())),
+        }
+    }
+
+    pub(super) fn retain_shards(&mut self, shards: &BTreeSet<StreamShard>) {
+        self.delivered.retain(|(shard, _)| shards.contains(shard));
+        self.hint = 0;
+    }
+
+    pub(super) fn handle_timeout(&mut self, now: Instant) -> Option<CommitId> {
+        let (every, due) = self.auto?;
+        if now < due {
+            return None;
+        }
+        self.auto = Some((every, now + every));
+        self.commit_news(true)
+    }
+
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        self.auto.map(|(_, due)| due)
+    }
+}

@@ -1,0 +1,1 @@
+//! weir facade (filled below).
