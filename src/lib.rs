@@ -1,1 +1,59 @@
-//! weir facade (filled below).
+//! weir: stream consumers over Kafka, stdio pipes and a deterministic
+//! simulator, on the async runtime of your choice — or none.
+//!
+//! ```
+//! use weir::{ConsumerMode, ConsumerOptions, NoRuntime, SeqPos, StreamKey};
+//!
+//! let streamer = weir::connect::<NoRuntime>("sim://doc-example")?;
+//! let orders = StreamKey::new("orders")?;
+//! let mut producer = streamer.create_producer(Default::default())?;
+//! for i in 0..3 {
+//!     let _receipt = producer.send_to(&orders, format!("order {i}"))?;
+//! }
+//!
+//! let mut consumer = streamer.create_consumer(&[orders], ConsumerOptions::new(ConsumerMode::RealTime))?;
+//! weir::block_on(consumer.rewind(SeqPos::Beginning))?;
+//! let first = consumer.next_blocking()?;
+//! assert_eq!(first.payload.as_str()?, "order 0");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Pick the runtime with a type: [`NoRuntime`] (blocking calls), `Tokio`,
+//! `AsyncStd` or `Smol` (cargo features `runtime-tokio`, `runtime-async-std`,
+//! `runtime-smol`). Pick the backend with the URL: `sim://`, `stdio://`,
+//! `kafka://` (cargo features `sim`, `stdio`, `kafka`).
+
+mod any;
+
+pub use any::{AnyConsumer, AnyProducer, AnyStreamer};
+#[cfg(feature = "runtime-async-std")]
+pub use weir_adapters::AsyncStd;
+#[cfg(feature = "runtime-smol")]
+pub use weir_adapters::Smol;
+#[cfg(feature = "runtime-tokio")]
+pub use weir_adapters::Tokio;
+pub use weir_adapters::{block_on, MessageStream, Next, NoRuntime, Runtime};
+/// The sans-IO core, for backend authors and state-machine tests.
+pub use weir_core as core;
+pub use weir_core::backend::Receipt;
+pub use weir_core::{
+    BackendError, BackendErrorKind, ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message,
+    MessageHeader, OptionsError, Payload, ProducerError, ProducerOptions, SeqNo, SeqPos, ShardId, StreamKey,
+    StreamKeyError, StreamUrl, StreamerError, StreamerUrl, Timestamp, UrlError,
+};
+#[cfg(feature = "sim")]
+pub use weir_sim as sim;
+
+/// A streamer on the backend its URL names, making consumers and producers on runtime `R`.
+pub type Streamer<R> = weir_adapters::Streamer<AnyStreamer, R>;
+/// A consumer on any backend, driven by runtime `R`.
+pub type Consumer<R> = weir_adapters::Consumer<AnyConsumer, R>;
+/// A producer on any backend, driven by runtime `R`.
+pub type Producer<R> = weir_adapters::Producer<AnyProducer, R>;
+
+/// Connects to the streamer a URL names (`sim://lab`, `stdio://`,
+/// `kafka://host:9092`); stream keys in the URL are ignored here.
+pub fn connect<R: Runtime>(url: &str) -> Result<Streamer<R>, StreamerError> {
+    let url: StreamerUrl = url.parse()?;
+    Ok(Streamer::new(AnyStreamer::from_url(&url)?))
+}

@@ -16,6 +16,7 @@ use crate::error::{ProducerError, StreamerError};
 use crate::key::StreamKey;
 use crate::message::{MessageHeader, Payload};
 use crate::options::ProducerOptions;
+use crate::timestamp::Timestamp;
 
 /// Blocking work (a library call that may wait on the network) that must run
 /// off the async executor. It reports its result to the backend itself, and
@@ -38,6 +39,11 @@ pub trait Streamer {
 
     /// Makes a producer.
     fn create_producer(&self, options: &ProducerOptions) -> Result<Self::Producer, StreamerError>;
+
+    /// `Some(now)` for a backend on virtual time; `None` for the wall clock.
+    fn virtual_now(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// The I/O side of one consumer.
@@ -65,9 +71,14 @@ pub trait ConsumerBackend: Send + 'static {
 
 /// The I/O side of one producer.
 pub trait ProducerBackend: Send + 'static {
-    /// Hands a message to the backend without blocking. The receipt resolves
-    /// to where the message was stored.
-    fn send_to(&mut self, key: &StreamKey, payload: Payload) -> Result<Receipt, ProducerError>;
+    /// Hands a message to the backend without blocking; `timestamp: None`
+    /// means the backend's now. The receipt resolves to where it was stored.
+    fn send(
+        &mut self,
+        key: &StreamKey,
+        payload: Payload,
+        timestamp: Option<Timestamp>,
+    ) -> Result<Receipt, ProducerError>;
 
     /// `Ready` once every message sent so far is stored.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProducerError>>;

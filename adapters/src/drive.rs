@@ -1,0 +1,111 @@
+//! The one loop that drives a backend through the core, for every runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use weir_core::backend::ConsumerBackend;
+use weir_core::ConsumerCore;
+
+use crate::runtime::Runtime;
+
+/// How many input rounds one poll may run before yielding to the executor, so
+/// a busy backend cannot starve other tasks.
+const ROUNDS_PER_POLL: usize = 64;
+
+/// Where blocking jobs go and how idleness is waited out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// Under an executor: blocking jobs to `R::spawn_blocking`, deadlines on `R::timer`.
+    Async,
+    /// On the caller's thread: blocking jobs run here; the caller parks until the deadline.
+    Parked,
+}
+
+/// A core, its backend, and the timer for the core's next deadline.
+pub(crate) struct Driver<B, R: Runtime> {
+    pub(crate) core: ConsumerCore,
+    pub(crate) backend: B,
+    timer: Option<(Instant, Pin<Box<R::Timer>>)>,
+}
+
+impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
+    pub(crate) fn new(core: ConsumerCore, backend: B) -> Self {
+        Self { core, backend, timer: None }
+    }
+
+    /// The backend's notion of now: virtual for a simulator, else the wall clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.backend.virtual_now().unwrap_or_else(Instant::now)
+    }
+
+    /// Runs the I/O loop until `ready` finds its output in the core.
+    ///
+    /// Follows the core's drain order: due timers, then commands, then the
+    /// awaited output, then input. `ready` must take its output only when it
+    /// returns `Some`, which keeps every caller cancel-safe: dropping the
+    /// future between polls loses nothing.
+    pub(crate) fn poll_until<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        waiting: Waiting,
+        mut ready: impl FnMut(&mut ConsumerCore) -> Option<T>,
+    ) -> Poll<T> {
+        for _ in 0..ROUNDS_PER_POLL {
+            let now = self.now();
+            if self.core.poll_timeout().is_some_and(|due| due <= now) {
+                self.core.handle_timeout(now);
+            }
+            while let Some(command) = self.core.poll_command() {
+                self.backend.execute(now, command, &mut self.core);
+            }
+            while let Some(job) = self.backend.take_blocking() {
+                match waiting {
+                    Waiting::Async => R::spawn_blocking(job),
+                    Waiting::Parked => job(),
+                }
+            }
+            if let Some(out) = ready(&mut self.core) {
+                return Poll::Ready(out);
+            }
+            if self.backend.poll_input(cx, now, &mut self.core).is_ready() {
+                continue;
+            }
+            if waiting == Waiting::Async && self.poll_timer(cx).is_ready() {
+                continue;
+            }
+            return Poll::Pending;
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Arms (or re-arms) the runtime timer for the core's deadline on the wall clock.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let due = match self.core.poll_timeout() {
+            // Virtual time moves by the simulator's hand, not by waiting.
+            Some(due) if self.backend.virtual_now().is_none() => due,
+            _ => {
+                self.timer = None;
+                return Poll::Pending;
+            }
+        };
+        let timer = match &mut self.timer {
+            Some((armed, timer)) if *armed == due => timer,
+            slot => &mut slot.insert((due, Box::pin(R::timer(due)))).1,
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(_) => {
+                self.timer = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// When a parked caller should wake up by itself, if ever.
+    pub(crate) fn park_deadline(&self) -> Option<Instant> {
+        self.core.poll_timeout().filter(|_| self.backend.virtual_now().is_none())
+    }
+}

@@ -1,0 +1,3 @@
+//! weir-stdio: the stdio backend.
+
+pub mod codec;

@@ -1,0 +1,147 @@
+//! One streamer, consumer and producer type over every backend this build
+//! includes, chosen by URL scheme at run time.
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use weir_core::backend::{BlockingJob, ConsumerBackend, ProducerBackend, Receipt, Streamer};
+use weir_core::consumer::Capabilities;
+use weir_core::{
+    Command, ConsumerCore, Payload, ProducerError, ProducerOptions, Scheme, StreamKey, StreamerError,
+    StreamerUrl, Timestamp, UrlError,
+};
+
+/// Forwards a call to whichever backend a value holds.
+macro_rules! dispatch {
+    ($value:expr, $enum:ident, $inner:ident => $call:expr) => {
+        match $value {
+            #[cfg(feature = "sim")]
+            $enum::Sim($inner) => $call,
+            #[cfg(feature = "stdio")]
+            $enum::Stdio($inner) => $call,
+        }
+    };
+}
+
+/// A streamer on any backend compiled in.
+#[non_exhaustive]
+pub enum AnyStreamer {
+    /// `sim://`
+    #[cfg(feature = "sim")]
+    Sim(weir_sim::SimBroker),
+    /// `stdio://`
+    #[cfg(feature = "stdio")]
+    Stdio(weir_stdio::StdioStreamer),
+}
+
+/// A consumer's I/O side on any backend compiled in.
+#[non_exhaustive]
+pub enum AnyConsumer {
+    /// `sim://`
+    #[cfg(feature = "sim")]
+    Sim(weir_sim::SimConsumer),
+    /// `stdio://`
+    #[cfg(feature = "stdio")]
+    Stdio(weir_stdio::StdioConsumer),
+}
+
+/// A producer's I/O side on any backend compiled in.
+#[non_exhaustive]
+pub enum AnyProducer {
+    /// `sim://`
+    #[cfg(feature = "sim")]
+    Sim(weir_sim::SimProducer),
+    /// `stdio://`
+    #[cfg(feature = "stdio")]
+    Stdio(weir_stdio::StdioProducer),
+}
+
+impl AnyStreamer {
+    /// The backend a streamer URL names, if this build includes it.
+    pub fn from_url(url: &StreamerUrl) -> Result<Self, StreamerError> {
+        let missing = |feature| UrlError::BackendNotEnabled { scheme: url.scheme().to_string(), feature };
+        match url.scheme() {
+            #[cfg(feature = "sim")]
+            Scheme::Sim => Ok(Self::Sim(weir_sim::SimBroker::from_url(url)?)),
+            #[cfg(feature = "stdio")]
+            Scheme::Stdio => Ok(Self::Stdio(weir_stdio::StdioStreamer::from_url(url)?)),
+            #[cfg(not(feature = "sim"))]
+            Scheme::Sim => Err(missing("sim").into()),
+            #[cfg(not(feature = "stdio"))]
+            Scheme::Stdio => Err(missing("stdio").into()),
+            Scheme::Kafka => Err(missing("kafka").into()),
+        }
+    }
+}
+
+impl Streamer for AnyStreamer {
+    type Consumer = AnyConsumer;
+    type Producer = AnyProducer;
+
+    fn capabilities(&self) -> Capabilities {
+        dispatch!(self, Self, s => s.capabilities())
+    }
+
+    fn create_consumer(&self, core: &ConsumerCore) -> Result<AnyConsumer, StreamerError> {
+        match self {
+            #[cfg(feature = "sim")]
+            Self::Sim(s) => s.create_consumer(core).map(AnyConsumer::Sim),
+            #[cfg(feature = "stdio")]
+            Self::Stdio(s) => s.create_consumer(core).map(AnyConsumer::Stdio),
+        }
+    }
+
+    fn create_producer(&self, options: &ProducerOptions) -> Result<AnyProducer, StreamerError> {
+        match self {
+            #[cfg(feature = "sim")]
+            Self::Sim(s) => s.create_producer(options).map(AnyProducer::Sim),
+            #[cfg(feature = "stdio")]
+            Self::Stdio(s) => s.create_producer(options).map(AnyProducer::Stdio),
+        }
+    }
+
+    fn virtual_now(&self) -> Option<Instant> {
+        dispatch!(self, Self, s => s.virtual_now())
+    }
+}
+
+impl ConsumerBackend for AnyConsumer {
+    fn execute(&mut self, now: Instant, command: Command, core: &mut ConsumerCore) {
+        dispatch!(self, Self, c => c.execute(now, command, core))
+    }
+
+    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+        dispatch!(self, Self, c => c.poll_input(cx, now, core))
+    }
+
+    fn take_blocking(&mut self) -> Option<BlockingJob> {
+        dispatch!(self, Self, c => c.take_blocking())
+    }
+
+    fn virtual_now(&self) -> Option<Instant> {
+        dispatch!(self, Self, c => c.virtual_now())
+    }
+}
+
+impl ProducerBackend for AnyProducer {
+    fn send(
+        &mut self,
+        key: &StreamKey,
+        payload: Payload,
+        timestamp: Option<Timestamp>,
+    ) -> Result<Receipt, ProducerError> {
+        dispatch!(self, Self, p => p.send(key, payload, timestamp))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProducerError>> {
+        dispatch!(self, Self, p => p.poll_flush(cx))
+    }
+
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProducerError>> {
+        dispatch!(self, Self, p => p.poll_end(cx))
+    }
+
+    fn take_blocking(&mut self) -> Option<BlockingJob> {
+        dispatch!(self, Self, p => p.take_blocking())
+    }
+}

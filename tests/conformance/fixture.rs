@@ -1,0 +1,86 @@
+//! What the suite needs to know about a backend, and how to run on each runtime.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use weir::{Runtime, StreamKey};
+
+/// One backend under test.
+pub trait Fixture {
+    /// A streamer private to one test.
+    fn streamer<R: Runtime>(&self) -> weir::Streamer<R>;
+    /// Makes `key` with `shards` shards before anything uses it.
+    fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32);
+    /// Whether the backend keeps history (rewind, seek, commits, RealTime starting at the end).
+    fn keeps_history(&self) -> bool;
+}
+
+/// The simulated broker: a fresh named broker per fixture.
+pub struct Sim {
+    name: String,
+}
+
+impl Sim {
+    pub fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self { name: format!("conformance-{}", NEXT.fetch_add(1, Ordering::Relaxed)) }
+    }
+}
+
+impl Fixture for Sim {
+    fn streamer<R: Runtime>(&self) -> weir::Streamer<R> {
+        weir::connect(&format!("sim://{}", self.name)).expect("sim url")
+    }
+
+    fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {
+        match streamer.backend() {
+            weir::AnyStreamer::Sim(broker) => {
+                broker.with(|b| b.create_stream(key, shards));
+            }
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a sim fixture makes sim streamers"),
+        }
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+}
+
+/// Runs a test body on one runtime.
+pub trait Run {
+    fn run<F: Future<Output = ()>>(body: F);
+}
+
+pub struct OnTokio;
+pub struct OnAsyncStd;
+pub struct OnSmol;
+pub struct OnNoRuntime;
+
+impl Run for OnTokio {
+    fn run<F: Future<Output = ()>>(body: F) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("tokio runtime")
+            .block_on(body)
+    }
+}
+
+impl Run for OnAsyncStd {
+    fn run<F: Future<Output = ()>>(body: F) {
+        async_std::task::block_on(body)
+    }
+}
+
+impl Run for OnSmol {
+    fn run<F: Future<Output = ()>>(body: F) {
+        smol::block_on(body)
+    }
+}
+
+impl Run for OnNoRuntime {
+    fn run<F: Future<Output = ()>>(body: F) {
+        weir::block_on(body)
+    }
+}

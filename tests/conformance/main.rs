@@ -1,0 +1,48 @@
+//! The conformance suite: one set of behaviour tests, run on every backend ×
+//! runtime pair. A backend that lacks an operation must refuse it with the
+//! documented error; the suite checks that too.
+
+mod fixture;
+mod suite;
+
+/// Instantiates every suite test for one backend fixture and one runtime.
+macro_rules! conformance {
+    ($module:ident, $fixture:expr, $runtime:ty, $runner:ty) => {
+        mod $module {
+            use super::fixture::*;
+            use super::suite;
+
+            conformance!(@tests $fixture, $runtime, $runner;
+                next_delivers_in_order,
+                stream_yields_messages,
+                realtime_starts_at_the_end,
+                rewind_beginning_replays,
+                rewind_at_and_end,
+                seek_delivers_from_timestamp,
+                assign_is_additive_and_deferred,
+                assignment_errors,
+                commit_refused_in_realtime,
+                resumable_resumes_after_commit,
+                commit_all_resumes_after_last_delivered,
+                load_balanced_needs_group,
+                load_balanced_splits_shards,
+                dropped_next_loses_nothing,
+                dropped_seek_leaves_consumer_usable,
+                producer_receipts_and_errors
+            );
+        }
+    };
+    (@tests $fixture:expr, $runtime:ty, $runner:ty; $($test:ident),*) => {
+        $(
+            #[test]
+            fn $test() {
+                <$runner>::run(suite::$test::<$runtime, _>(&$fixture));
+            }
+        )*
+    };
+}
+
+conformance!(sim_tokio, Sim::new(), weir::Tokio, OnTokio);
+conformance!(sim_async_std, Sim::new(), weir::AsyncStd, OnAsyncStd);
+conformance!(sim_smol, Sim::new(), weir::Smol, OnSmol);
+conformance!(sim_no_runtime, Sim::new(), weir::NoRuntime, OnNoRuntime);

@@ -1,0 +1,371 @@
+//! The behaviour every backend × runtime pair must show. Each test asserts
+//! which messages arrive, in which order, after which operation.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_core::Stream;
+use weir::{
+    ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message, OptionsError, ProducerError,
+    ProducerOptions, Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError, Timestamp,
+};
+
+use crate::fixture::Fixture;
+
+fn key(name: &str) -> StreamKey {
+    StreamKey::new(name).expect("valid key")
+}
+
+fn options(mode: ConsumerMode, group: Option<&str>) -> ConsumerOptions {
+    let mut options = ConsumerOptions::new(mode);
+    if let Some(group) = group {
+        options.set_group(ConsumerGroup::new(group).expect("valid group"));
+    }
+    options
+}
+
+async fn produce<R: Runtime>(
+    streamer: &weir::Streamer<R>,
+    key: &StreamKey,
+    payloads: impl IntoIterator<Item = String>,
+) {
+    let mut producer = streamer.create_producer(ProducerOptions::default()).expect("producer");
+    for payload in payloads {
+        producer.send_to(key, payload).expect("send").await.expect("stored");
+    }
+    producer.flush().await.expect("flush");
+}
+
+fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
+    range.map(|i| format!("m{i}"))
+}
+
+async fn take<R: Runtime>(consumer: &mut weir::Consumer<R>, n: usize) -> Vec<Message> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(consumer.next().await.expect("a message"));
+    }
+    out
+}
+
+fn payloads(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.payload.as_str().expect("utf-8").to_owned()).collect()
+}
+
+fn seqs(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq().0).collect()
+}
+
+/// Polls a future once with a waker that does nothing, then hands it back.
+fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::pin::Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// A consumer that has joined and reported its assignment, so that what is
+/// produced next is what it reads.
+async fn ready_consumer<R: Runtime>(
+    streamer: &weir::Streamer<R>,
+    streams: &[StreamKey],
+    options: ConsumerOptions,
+) -> weir::Consumer<R> {
+    let mut consumer = streamer.create_consumer(streams, options).expect("consumer");
+    let mut next = consumer.next();
+    assert!(poll_once(&mut next).is_pending(), "nothing was produced yet");
+    drop(next);
+    consumer
+}
+
+pub async fn next_delivers_in_order<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+    produce(&streamer, &orders, numbered(0..10)).await;
+    let got = take(&mut consumer, 10).await;
+    assert_eq!(payloads(&got), numbered(0..10).collect::<Vec<_>>());
+    assert_eq!(seqs(&got), (0..10).collect::<Vec<_>>());
+    assert!(got.iter().all(|m| m.stream_key() == &orders && m.shard() == ShardId(0)));
+}
+
+pub async fn stream_yields_messages<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+    produce(&streamer, &orders, numbered(0..5)).await;
+    let mut stream = pin!(consumer.stream());
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
+        got.push(next.expect("stream open").expect("a message"));
+    }
+    assert_eq!(payloads(&got), numbered(0..5).collect::<Vec<_>>());
+}
+
+pub async fn realtime_starts_at_the_end<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    produce(&streamer, &orders, numbered(0..3)).await;
+    let mut consumer =
+        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+    produce(&streamer, &orders, numbered(3..5)).await;
+    let got = take(&mut consumer, 2).await;
+    assert_eq!(payloads(&got), ["m3", "m4"]);
+    assert_eq!(seqs(&got), [3, 4]);
+}
+
+pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+    if !fx.keeps_history() {
+        let err = consumer.rewind(SeqPos::Beginning).await.unwrap_err();
+        assert!(matches!(err, ConsumerError::Unsupported { operation: "rewind", .. }), "{err}");
+        return;
+    }
+    produce(&streamer, &orders, numbered(0..5)).await;
+    assert_eq!(payloads(&take(&mut consumer, 5).await), numbered(0..5).collect::<Vec<_>>());
+    consumer.rewind(SeqPos::Beginning).await.expect("rewind");
+    let again = take(&mut consumer, 5).await;
+    assert_eq!(seqs(&again), [0, 1, 2, 3, 4]);
+}
+
+pub async fn rewind_at_and_end<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    produce(&streamer, &orders, numbered(0..6)).await;
+    let mut consumer =
+        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    consumer.rewind(SeqPos::At(SeqNo(3))).await.expect("rewind");
+    assert_eq!(payloads(&take(&mut consumer, 3).await), ["m3", "m4", "m5"]);
+    consumer.rewind(SeqPos::At(SeqNo(1))).await.expect("rewind back");
+    assert_eq!(seqs(&take(&mut consumer, 2).await), [1, 2]);
+    consumer.rewind(SeqPos::End).await.expect("rewind end");
+    produce(&streamer, &orders, numbered(6..7)).await;
+    assert_eq!(payloads(&take(&mut consumer, 1).await), ["m6"]);
+}
+
+pub async fn seek_delivers_from_timestamp<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    if !fx.keeps_history() {
+        let err = consumer.seek(base).await.unwrap_err();
+        assert!(matches!(err, ConsumerError::Unsupported { operation: "seek", .. }), "{err}");
+        return;
+    }
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    for i in 0..10u64 {
+        let at = base.saturating_add(Duration::from_secs(i));
+        producer.send_at(&orders, format!("m{i}"), Some(at)).unwrap().await.unwrap();
+    }
+    consumer.seek(base.saturating_add(Duration::from_millis(4_500))).await.expect("seek");
+    let got = take(&mut consumer, 5).await;
+    assert_eq!(payloads(&got), ["m5", "m6", "m7", "m8", "m9"]);
+    assert!(got.iter().all(|m| m.timestamp() >= base.saturating_add(Duration::from_millis(4_500))));
+}
+
+pub async fn assign_is_additive_and_deferred<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    fx.create_stream(&streamer, &orders, 2);
+    produce(&streamer, &orders, numbered(0..6)).await; // round-robin: even → shard 0, odd → shard 1
+    let mut consumer =
+        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    consumer.assign(orders.clone(), ShardId(1)).unwrap();
+    consumer.rewind(SeqPos::Beginning).await.unwrap();
+    let got = take(&mut consumer, 3).await;
+    assert!(got.iter().all(|m| m.shard() == ShardId(1)), "only shard 1 was assigned: {got:?}");
+    assert_eq!(seqs(&got), [0, 1, 2]);
+
+    consumer.assign(orders.clone(), ShardId(0)).unwrap();
+    consumer.rewind(SeqPos::Beginning).await.unwrap();
+    let mut both: Vec<(u32, u64)> =
+        take(&mut consumer, 6).await.iter().map(|m| (m.shard().0, m.seq().0)).collect();
+    both.sort();
+    assert_eq!(both, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+
+    consumer.unassign(orders.clone(), ShardId(1)).unwrap();
+    consumer.rewind(SeqPos::At(SeqNo(2))).await.unwrap();
+    let got = take(&mut consumer, 1).await;
+    assert_eq!((got[0].shard(), got[0].seq()), (ShardId(0), SeqNo(2)));
+}
+
+pub async fn assignment_errors<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    assert_eq!(
+        consumer.unassign(orders.clone(), ShardId(0)),
+        Err(ConsumerError::NotAssigned { key: orders.clone(), shard: ShardId(0) })
+    );
+    assert_eq!(
+        consumer.assign(key("payments"), ShardId(0)),
+        Err(ConsumerError::NotSubscribed { key: key("payments") })
+    );
+}
+
+pub async fn commit_refused_in_realtime<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+    produce(&streamer, &orders, numbered(0..1)).await;
+    let message = consumer.next().await.unwrap();
+    let err = consumer.commit(&message.header).await.unwrap_err();
+    let refused = matches!(err, ConsumerError::CommitRefused { mode: ConsumerMode::RealTime })
+        || matches!(err, ConsumerError::Unsupported { operation: "commit", .. });
+    assert!(refused, "{err}");
+}
+
+pub async fn resumable_resumes_after_commit<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let resumable = options(ConsumerMode::Resumable, Some("resume-test"));
+    if !fx.keeps_history() {
+        let err = streamer.create_consumer(&[orders], resumable).err().expect("refused");
+        assert!(matches!(err, StreamerError::Options(OptionsError::Unsupported { .. })), "{err}");
+        return;
+    }
+    let mut first = ready_consumer(&streamer, &[orders.clone()], resumable.clone()).await;
+    produce(&streamer, &orders, numbered(0..5)).await;
+    let got = take(&mut first, 3).await;
+    first.commit(&got[2].header).await.expect("commit");
+    drop(first);
+
+    let mut second = streamer.create_consumer(&[orders.clone()], resumable).unwrap();
+    let resumed = take(&mut second, 2).await;
+    assert_eq!(payloads(&resumed), ["m3", "m4"], "resumes after the committed message, not at it");
+}
+
+pub async fn commit_all_resumes_after_last_delivered<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let resumable = options(ConsumerMode::Resumable, Some("commit-all-test"));
+    let mut first = ready_consumer(&streamer, &[orders.clone()], resumable.clone()).await;
+    produce(&streamer, &orders, numbered(0..6)).await;
+    take(&mut first, 4).await;
+    first.commit_all().await.expect("commit all");
+    drop(first);
+    let mut second = streamer.create_consumer(&[orders.clone()], resumable).unwrap();
+    assert_eq!(payloads(&take(&mut second, 2).await), ["m4", "m5"]);
+}
+
+pub async fn load_balanced_needs_group<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let err = streamer.create_consumer(&[key("orders")], options(ConsumerMode::LoadBalanced, None)).err();
+    assert_eq!(
+        err,
+        Some(StreamerError::Options(OptionsError::GroupRequired { mode: ConsumerMode::LoadBalanced }))
+    );
+}
+
+pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    fx.create_stream(&streamer, &orders, 2);
+    let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
+    let mut a = ready_consumer(&streamer, &[orders.clone()], balanced.clone()).await;
+    let mut b = ready_consumer(&streamer, &[orders.clone()], balanced).await;
+    produce(&streamer, &orders, numbered(0..8)).await;
+    let from_a = take(&mut a, 4).await;
+    let from_b = take(&mut b, 4).await;
+    let shard_of = |got: &[Message]| {
+        let shard = got[0].shard();
+        assert!(got.iter().all(|m| m.shard() == shard), "one shard per member: {got:?}");
+        shard
+    };
+    assert_ne!(shard_of(&from_a), shard_of(&from_b));
+    let mut all: Vec<String> = payloads(&from_a).into_iter().chain(payloads(&from_b)).collect();
+    all.sort();
+    assert_eq!(all, {
+        let mut want: Vec<_> = numbered(0..8).collect();
+        want.sort();
+        want
+    });
+}
+
+pub async fn dropped_next_loses_nothing<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer =
+        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+    for _ in 0..3 {
+        let mut next = consumer.next();
+        assert!(poll_once(&mut next).is_pending());
+    }
+    produce(&streamer, &orders, numbered(0..2)).await;
+    {
+        // Dropped before it was polled again: the message must wait for the next call.
+        let _abandoned = consumer.next();
+    }
+    assert_eq!(payloads(&take(&mut consumer, 2).await), ["m0", "m1"]);
+}
+
+pub async fn dropped_seek_leaves_consumer_usable<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    for i in 0..6u64 {
+        producer
+            .send_at(&orders, format!("m{i}"), Some(base.saturating_add(Duration::from_secs(i))))
+            .unwrap();
+    }
+    producer.flush().await.unwrap();
+    let mut consumer =
+        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    {
+        let mut seek = pin!(consumer.seek(base.saturating_add(Duration::from_secs(2))));
+        let _ = seek.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    }
+    // The seek was asked for; the next operation completes it.
+    assert_eq!(payloads(&take(&mut consumer, 4).await), ["m2", "m3", "m4", "m5"]);
+    {
+        // Dropped without a single poll, then superseded by a rewind.
+        let _seek = consumer.seek(base.saturating_add(Duration::from_secs(4)));
+    }
+    consumer.rewind(SeqPos::At(SeqNo(1))).await.unwrap();
+    assert_eq!(payloads(&take(&mut consumer, 1).await), ["m1"]);
+}
+
+pub async fn producer_receipts_and_errors<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut anonymous = streamer.create_producer(ProducerOptions::default()).unwrap();
+    assert!(matches!(anonymous.send("x"), Err(ProducerError::NoStream)));
+    let mut producer =
+        streamer.create_producer(ProducerOptions::default().set_stream(orders.clone()).clone()).unwrap();
+    let first = producer.send("a").unwrap().await.unwrap();
+    let second = producer.send("b").unwrap().await.unwrap();
+    assert_eq!((&first.stream_key, &second.stream_key), (&orders, &orders));
+    if fx.keeps_history() {
+        assert_eq!((first.seq, second.seq), (SeqNo(0), SeqNo(1)));
+    }
+    producer.end().await.unwrap();
+    assert!(matches!(producer.send("c"), Err(ProducerError::Ended)));
+}
