@@ -51,6 +51,8 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
 
     /// Waits for the next message. At the end of the input it reports
     /// [`ConsumerError::EndOfStream`].
+    // The consumer API's own name (SeaStreamer's); it returns a future, not an item.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Next<'_, B, R> {
         Next { consumer: self }
     }

@@ -153,6 +153,9 @@ pub enum OptionsError {
     /// A buffer must hold at least one message.
     #[error("buffer size must be at least 1 message")]
     ZeroBuffer,
+    /// An auto-commit interval of zero would keep the commit timer always due.
+    #[error("auto-commit interval must be longer than zero; use set_auto_commit(None) to turn it off")]
+    ZeroAutoCommit,
     /// A consumer needs at least one stream.
     #[error("a consumer needs at least one stream key")]
     NoStreams,

@@ -169,6 +169,9 @@ impl ConsumerOptions {
         if self.auto_commit.is_some() && !self.mode.commits() {
             return Err(OptionsError::AutoCommitWithoutCommits { mode: self.mode });
         }
+        if self.auto_commit.is_some_and(|every| every.is_zero()) {
+            return Err(OptionsError::ZeroAutoCommit);
+        }
         Ok(())
     }
 }
@@ -232,6 +235,10 @@ mod tests {
         let mut zero = ConsumerOptions::default();
         zero.set_buffer(0);
         assert_eq!(zero.validate(), Err(OptionsError::ZeroBuffer));
+
+        let mut spin = ConsumerOptions::new(ConsumerMode::Resumable);
+        spin.set_auto_commit(Some(Duration::ZERO));
+        assert_eq!(spin.validate(), Err(OptionsError::ZeroAutoCommit));
     }
 
     #[test]

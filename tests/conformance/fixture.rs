@@ -47,6 +47,31 @@ impl Fixture for Sim {
     }
 }
 
+/// The stdio backend on an OS pipe looped back: what producers write is
+/// what consumers read, through the real line codec in both directions.
+pub struct Stdio {
+    streamer: weir_stdio::StdioStreamer,
+}
+
+impl Stdio {
+    pub fn new() -> Self {
+        let (reader, writer) = std::io::pipe().expect("an OS pipe");
+        Self { streamer: weir_stdio::StdioStreamer::with_io(Box::new(reader), Box::new(writer)) }
+    }
+}
+
+impl Fixture for Stdio {
+    fn streamer<R: Runtime>(&self) -> weir::Streamer<R> {
+        weir::Streamer::new(weir::AnyStreamer::Stdio(self.streamer.clone()))
+    }
+
+    fn create_stream<R: Runtime>(&self, _: &weir::Streamer<R>, _: &StreamKey, _: u32) {}
+
+    fn keeps_history(&self) -> bool {
+        false
+    }
+}
+
 /// Runs a test body on one runtime.
 pub trait Run {
     fn run<F: Future<Output = ()>>(body: F);

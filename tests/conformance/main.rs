@@ -2,6 +2,8 @@
 //! runtime pair. A backend that lacks an operation must refuse it with the
 //! documented error; the suite checks that too.
 
+#![allow(clippy::unwrap_used)]
+
 mod fixture;
 mod suite;
 
@@ -46,3 +48,7 @@ conformance!(sim_tokio, Sim::new(), weir::Tokio, OnTokio);
 conformance!(sim_async_std, Sim::new(), weir::AsyncStd, OnAsyncStd);
 conformance!(sim_smol, Sim::new(), weir::Smol, OnSmol);
 conformance!(sim_no_runtime, Sim::new(), weir::NoRuntime, OnNoRuntime);
+conformance!(stdio_tokio, Stdio::new(), weir::Tokio, OnTokio);
+conformance!(stdio_async_std, Stdio::new(), weir::AsyncStd, OnAsyncStd);
+conformance!(stdio_smol, Stdio::new(), weir::Smol, OnSmol);
+conformance!(stdio_no_runtime, Stdio::new(), weir::NoRuntime, OnNoRuntime);

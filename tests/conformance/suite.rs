@@ -81,7 +81,7 @@ pub async fn next_delivers_in_order<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
     produce(&streamer, &orders, numbered(0..10)).await;
     let got = take(&mut consumer, 10).await;
     assert_eq!(payloads(&got), numbered(0..10).collect::<Vec<_>>());
@@ -93,7 +93,7 @@ pub async fn stream_yields_messages<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
     produce(&streamer, &orders, numbered(0..5)).await;
     let mut stream = pin!(consumer.stream());
     let mut got = Vec::new();
@@ -112,7 +112,7 @@ pub async fn realtime_starts_at_the_end<R: Runtime, F: Fixture>(fx: &F) {
     let orders = key("orders");
     produce(&streamer, &orders, numbered(0..3)).await;
     let mut consumer =
-        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
     produce(&streamer, &orders, numbered(3..5)).await;
     let got = take(&mut consumer, 2).await;
     assert_eq!(payloads(&got), ["m3", "m4"]);
@@ -123,7 +123,7 @@ pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
     if !fx.keeps_history() {
         let err = consumer.rewind(SeqPos::Beginning).await.unwrap_err();
         assert!(matches!(err, ConsumerError::Unsupported { operation: "rewind", .. }), "{err}");
@@ -143,8 +143,9 @@ pub async fn rewind_at_and_end<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     produce(&streamer, &orders, numbered(0..6)).await;
-    let mut consumer =
-        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     consumer.rewind(SeqPos::At(SeqNo(3))).await.expect("rewind");
     assert_eq!(payloads(&take(&mut consumer, 3).await), ["m3", "m4", "m5"]);
     consumer.rewind(SeqPos::At(SeqNo(1))).await.expect("rewind back");
@@ -157,8 +158,9 @@ pub async fn rewind_at_and_end<R: Runtime, F: Fixture>(fx: &F) {
 pub async fn seek_delivers_from_timestamp<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
-    let mut consumer =
-        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
     if !fx.keeps_history() {
         let err = consumer.seek(base).await.unwrap_err();
@@ -184,8 +186,9 @@ pub async fn assign_is_additive_and_deferred<R: Runtime, F: Fixture>(fx: &F) {
     let orders = key("orders");
     fx.create_stream(&streamer, &orders, 2);
     produce(&streamer, &orders, numbered(0..6)).await; // round-robin: even → shard 0, odd → shard 1
-    let mut consumer =
-        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     consumer.assign(orders.clone(), ShardId(1)).unwrap();
     consumer.rewind(SeqPos::Beginning).await.unwrap();
     let got = take(&mut consumer, 3).await;
@@ -208,8 +211,9 @@ pub async fn assign_is_additive_and_deferred<R: Runtime, F: Fixture>(fx: &F) {
 pub async fn assignment_errors<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
-    let mut consumer =
-        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     assert_eq!(
         consumer.unassign(orders.clone(), ShardId(0)),
         Err(ConsumerError::NotAssigned { key: orders.clone(), shard: ShardId(0) })
@@ -224,7 +228,7 @@ pub async fn commit_refused_in_realtime<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
     produce(&streamer, &orders, numbered(0..1)).await;
     let message = consumer.next().await.unwrap();
     let err = consumer.commit(&message.header).await.unwrap_err();
@@ -242,13 +246,13 @@ pub async fn resumable_resumes_after_commit<R: Runtime, F: Fixture>(fx: &F) {
         assert!(matches!(err, StreamerError::Options(OptionsError::Unsupported { .. })), "{err}");
         return;
     }
-    let mut first = ready_consumer(&streamer, &[orders.clone()], resumable.clone()).await;
+    let mut first = ready_consumer(&streamer, std::slice::from_ref(&orders), resumable.clone()).await;
     produce(&streamer, &orders, numbered(0..5)).await;
     let got = take(&mut first, 3).await;
     first.commit(&got[2].header).await.expect("commit");
     drop(first);
 
-    let mut second = streamer.create_consumer(&[orders.clone()], resumable).unwrap();
+    let mut second = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
     let resumed = take(&mut second, 2).await;
     assert_eq!(payloads(&resumed), ["m3", "m4"], "resumes after the committed message, not at it");
 }
@@ -260,12 +264,12 @@ pub async fn commit_all_resumes_after_last_delivered<R: Runtime, F: Fixture>(fx:
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let resumable = options(ConsumerMode::Resumable, Some("commit-all-test"));
-    let mut first = ready_consumer(&streamer, &[orders.clone()], resumable.clone()).await;
+    let mut first = ready_consumer(&streamer, std::slice::from_ref(&orders), resumable.clone()).await;
     produce(&streamer, &orders, numbered(0..6)).await;
     take(&mut first, 4).await;
     first.commit_all().await.expect("commit all");
     drop(first);
-    let mut second = streamer.create_consumer(&[orders.clone()], resumable).unwrap();
+    let mut second = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
     assert_eq!(payloads(&take(&mut second, 2).await), ["m4", "m5"]);
 }
 
@@ -286,8 +290,8 @@ pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
     let orders = key("orders");
     fx.create_stream(&streamer, &orders, 2);
     let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
-    let mut a = ready_consumer(&streamer, &[orders.clone()], balanced.clone()).await;
-    let mut b = ready_consumer(&streamer, &[orders.clone()], balanced).await;
+    let mut a = ready_consumer(&streamer, std::slice::from_ref(&orders), balanced.clone()).await;
+    let mut b = ready_consumer(&streamer, std::slice::from_ref(&orders), balanced).await;
     produce(&streamer, &orders, numbered(0..8)).await;
     let from_a = take(&mut a, 4).await;
     let from_b = take(&mut b, 4).await;
@@ -310,7 +314,7 @@ pub async fn dropped_next_loses_nothing<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, &[orders.clone()], options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
     for _ in 0..3 {
         let mut next = consumer.next();
         assert!(poll_once(&mut next).is_pending());
@@ -332,13 +336,14 @@ pub async fn dropped_seek_leaves_consumer_usable<R: Runtime, F: Fixture>(fx: &F)
     let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
     for i in 0..6u64 {
-        producer
+        let _receipt = producer
             .send_at(&orders, format!("m{i}"), Some(base.saturating_add(Duration::from_secs(i))))
             .unwrap();
     }
     producer.flush().await.unwrap();
-    let mut consumer =
-        streamer.create_consumer(&[orders.clone()], options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     {
         let mut seek = pin!(consumer.seek(base.saturating_add(Duration::from_secs(2))));
         let _ = seek.as_mut().poll(&mut Context::from_waker(Waker::noop()));

@@ -1,3 +1,76 @@
-//! weir-stdio: the stdio backend.
+//! weir-stdio: streams on unix pipes, one message per line.
+//!
+//! ```text
+//! [2026-01-02T03:04:05.123456 | orders | 42 | 0] payload
+//! ```
+//! Consumers read the process's stdin (one reader per process, started by the
+//! first consumer so no early line is lost); producers write its stdout. See
+//! [`codec`] for the line format. Rewind, seek, commits and Resumable are not
+//! supported and are refused with clear errors.
 
 pub mod codec;
+mod consumer;
+mod hub;
+mod output;
+mod producer;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, OnceLock};
+
+pub use consumer::StdioConsumer;
+pub use producer::StdioProducer;
+use weir_core::backend::Streamer;
+use weir_core::consumer::Capabilities;
+use weir_core::{ConsumerCore, ProducerOptions, StreamerError, StreamerUrl, UrlError};
+
+use hub::Hub;
+use output::Output;
+
+/// What stdio consumers can do: read shard 0, nothing else.
+pub const CAPABILITIES: Capabilities =
+    Capabilities { backend: "stdio", rewind: false, seek: false, commit: false, shards: Some(1) };
+
+/// The stdio backend: an input shared by its consumers, an output shared by its producers.
+#[derive(Clone)]
+pub struct StdioStreamer {
+    hub: Arc<Hub>,
+    output: Arc<Output>,
+}
+
+impl StdioStreamer {
+    /// The process's stdin and stdout; every call returns the same pair.
+    pub fn process() -> Self {
+        static PROCESS: OnceLock<StdioStreamer> = OnceLock::new();
+        PROCESS.get_or_init(|| Self::with_io(Box::new(std::io::stdin()), Box::new(std::io::stdout()))).clone()
+    }
+
+    /// Any input and output, e.g. in-memory pipes for tests or embedding.
+    pub fn with_io(input: Box<dyn Read + Send>, output: Box<dyn Write + Send>) -> Self {
+        Self { hub: Hub::new(input), output: Output::new(output) }
+    }
+
+    /// The streamer a `stdio://` URL names: the process's stdin and stdout.
+    pub fn from_url(url: &StreamerUrl) -> Result<Self, UrlError> {
+        url.deny_unknown_params(&[])?;
+        Ok(Self::process())
+    }
+}
+
+impl Streamer for StdioStreamer {
+    type Consumer = StdioConsumer;
+    type Producer = StdioProducer;
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn create_consumer(&self, core: &ConsumerCore) -> Result<StdioConsumer, StreamerError> {
+        let group = core.options().group().cloned();
+        let id = self.hub.register(core.streams().to_vec(), group)?;
+        Ok(StdioConsumer::new(self.hub.clone(), id))
+    }
+
+    fn create_producer(&self, _options: &ProducerOptions) -> Result<StdioProducer, StreamerError> {
+        Ok(StdioProducer::new(self.output.clone()))
+    }
+}

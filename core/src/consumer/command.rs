@@ -29,7 +29,8 @@ pub type StreamShard = (StreamKey, ShardId);
 pub enum Command {
     /// Consume exactly `shards` from now on, each from `target`. Answer with
     /// `handle_positioned(now, epoch, …)` once no message from the old position
-    /// can be fed any more.
+    /// can be fed any more. It also ends a `Pause`: fetching restarts on every
+    /// target shard without a `Resume`.
     Position {
         /// The epoch this positioning opens.
         epoch: Epoch,

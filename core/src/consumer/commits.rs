@@ -26,9 +26,11 @@ struct InFlight {
 #[derive(Debug)]
 pub(super) struct Commits {
     enabled: bool,
-    /// Last delivered seq per shard, in first-delivery order (few shards, so a
-    /// scan with a hint beats a map on the per-message path).
-    delivered: Vec<(StreamShard, SeqNo)>,
+    /// Last and highest delivered seq per shard, in first-delivery order (few
+    /// shards, so a scan with a hint beats a map on the per-message path). They
+    /// differ after a rewind: commits resume after the last, but any message up
+    /// to the highest was handed out and may be committed.
+    delivered: Vec<(StreamShard, SeqNo, SeqNo)>,
     hint: usize,
     /// Highest resume-from sent per shard, so auto-commit sends only news.
     requested: BTreeMap<StreamShard, SeqNo>,
@@ -64,31 +66,35 @@ impl Commits {
         if !self.enabled {
             return;
         }
-        let same =
-            |((key, shard), _): &(StreamShard, SeqNo)| *shard == header.shard && *key == header.stream_key;
+        let same = |((key, shard), ..): &(StreamShard, SeqNo, SeqNo)| {
+            *shard == header.shard && *key == header.stream_key
+        };
         if let Some(entry) = self.delivered.get_mut(self.hint).filter(|entry| same(entry)) {
             entry.1 = header.seq;
+            entry.2 = entry.2.max(header.seq);
             return;
         }
         match self.delivered.iter().position(same) {
             Some(at) => {
                 self.hint = at;
-                self.delivered[at].1 = header.seq;
+                let entry = &mut self.delivered[at];
+                entry.1 = header.seq;
+                entry.2 = entry.2.max(header.seq);
             }
             None => {
                 self.hint = self.delivered.len();
-                self.delivered.push(((header.stream_key.clone(), header.shard), header.seq));
+                self.delivered.push(((header.stream_key.clone(), header.shard), header.seq, header.seq));
             }
         }
     }
 
-    fn last_delivered(&self, key: &StreamKey, shard: ShardId) -> Option<SeqNo> {
-        self.delivered.iter().find(|((k, s), _)| k == key && *s == shard).map(|(_, seq)| *seq)
+    fn highest_delivered(&self, key: &StreamKey, shard: ShardId) -> Option<SeqNo> {
+        self.delivered.iter().find(|((k, s), _, _)| k == key && *s == shard).map(|(_, _, highest)| *highest)
     }
 
     pub(super) fn commit_one(&mut self, header: &MessageHeader) -> Result<CommitId, ConsumerError> {
-        match self.last_delivered(&header.stream_key, header.shard) {
-            Some(last) if last >= header.seq => {}
+        match self.highest_delivered(&header.stream_key, header.shard) {
+            Some(highest) if highest >= header.seq => {}
             _ => {
                 return Err(ConsumerError::NotDelivered {
                     key: header.stream_key.clone(),
@@ -109,7 +115,7 @@ impl Commits {
         let offsets: Offsets = self
             .delivered
             .iter()
-            .map(|((key, shard), seq)| (key.clone(), *shard, seq.next()))
+            .map(|((key, shard), last, _)| (key.clone(), *shard, last.next()))
             .filter(|(key, shard, next)| self.requested.get(&(key.clone(), *shard)) != Some(next))
             .collect();
         (!offsets.is_empty()).then(|| self.start(offsets, automatic))
@@ -164,7 +170,7 @@ impl Commits {
     }
 
     pub(super) fn retain_shards(&mut self, shards: &BTreeSet<StreamShard>) {
-        self.delivered.retain(|(shard, _)| shards.contains(shard));
+        self.delivered.retain(|(shard, _, _)| shards.contains(shard));
         self.hint = 0;
     }
 

@@ -347,6 +347,9 @@ impl ConsumerCore {
     pub fn handle_assignment(&mut self, _now: Instant, shards: impl IntoIterator<Item = StreamShard>) {
         let shards: BTreeSet<StreamShard> = shards.into_iter().collect();
         self.buffer.retain(|m| shards.contains(&(m.header.stream_key.clone(), m.header.shard)));
+        // The dropped messages may have been what kept the backend paused; with
+        // nothing left to deliver, no `poll_message` would ever resume it.
+        self.resume_if_drained();
         self.commits.retain_shards(&shards);
         self.assignment = Assignment::Backend(Some(shards));
     }
@@ -383,11 +386,15 @@ impl ConsumerCore {
     pub fn poll_message(&mut self) -> Option<Message> {
         let message = self.buffer.pop_front()?;
         self.commits.delivered(&message.header);
+        self.resume_if_drained();
+        Some(message)
+    }
+
+    fn resume_if_drained(&mut self) {
         if self.paused && self.buffer.len() <= self.options.buffer() / 2 {
             self.paused = false;
             self.commands.push_back(Command::Resume);
         }
-        Some(message)
     }
 
     /// The outcome of the positioning of `epoch`, once known; `None` while pending.

@@ -1,0 +1,258 @@
+//! One line's header: the bracket at its start, split into fields. Borrowed, no allocation.
+
+use std::ops::Range;
+
+use weir_core::key::MAX_STREAM_KEY_LEN;
+use weir_core::{SeqNo, ShardId, Timestamp};
+
+use super::timestamp::parse_timestamp;
+
+/// Header fields as written on one line; `None` where the line leaves a field out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// When the message was produced, if the line says.
+    pub timestamp: Option<Timestamp>,
+    /// The stream, already checked to be a valid stream key.
+    pub key: Option<&'a str>,
+    /// The explicit sequence number.
+    pub seq: Option<SeqNo>,
+    /// The explicit shard.
+    pub shard: Option<ShardId>,
+}
+
+/// Splits one line (without its `\n` or `\r\n`) into its header and the byte range of its payload.
+///
+/// `None` means a raw line: there is no bracket at byte 0, or the bracket is not
+/// one of the accepted headers; its payload is then the whole line. Never panics.
+pub fn parse_line(line: &[u8]) -> (Option<Header<'_>>, Range<usize>) {
+    let raw = (None, 0..line.len());
+    let Some(after_open) = line.strip_prefix(b"[") else { return raw };
+    let Some(close) = memchr::memchr(b']', after_open) else { return raw };
+    let Ok(inner) = std::str::from_utf8(&after_open[..close]) else { return raw };
+    let Some(header) = parse_header(inner) else { return raw };
+    // `[`, the inside, `]`, then one separating space if there is one.
+    let mut start = close + 2;
+    if line.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    (Some(header), start..line.len())
+}
+
+/// Reads the inside of a bracket: `[ts|]key[|seq[|shard]]` or `ts`, parts trimmed.
+fn parse_header(inner: &str) -> Option<Header<'_>> {
+    let mut parts = [""; 4];
+    let mut count = 0;
+    for part in inner.split('|') {
+        // A fifth part makes the whole bracket a payload, so stop looking.
+        *parts.get_mut(count)? = part.trim();
+        count += 1;
+    }
+    let parts = &parts[..count];
+    let (timestamp, fields) =
+        match parts.split_first().and_then(|(first, rest)| Some((parse_timestamp(first)?, rest))) {
+            Some((timestamp, rest)) => (Some(timestamp), rest),
+            None => (None, parts),
+        };
+    let mut fields = fields.iter().copied();
+    let key = match fields.next() {
+        Some(key) => Some(valid_key(key)?),
+        None => None,
+    };
+    // `str::parse` like the reference: decimal, an optional leading `+`, no overflow.
+    let seq = match fields.next() {
+        Some(seq) => Some(SeqNo(seq.parse().ok()?)),
+        None => None,
+    };
+    let shard = match fields.next() {
+        Some(shard) => Some(ShardId(shard.parse().ok()?)),
+        None => None,
+    };
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(Header { timestamp, key, seq, shard })
+}
+
+/// `key` if it is a valid stream key (the rule of `StreamKey::new`, without allocating).
+fn valid_key(key: &str) -> Option<&str> {
+    let ok = (1..=MAX_STREAM_KEY_LEN).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use weir_core::StreamKey;
+
+    use super::*;
+
+    fn ts(text: &str) -> Option<Timestamp> {
+        Some(Timestamp::parse(text).unwrap())
+    }
+
+    /// The header and payload of `line`, payload as text.
+    fn parsed(line: &str) -> (Option<Header<'_>>, &str) {
+        let (header, payload) = parse_line(line.as_bytes());
+        (header, &line[payload])
+    }
+
+    #[test]
+    fn every_accepted_form() {
+        let t = "2026-01-02T03:04:05.123456";
+        let h = |timestamp: Option<&str>, key, seq: Option<u64>, shard: Option<u32>| Header {
+            timestamp: timestamp.and_then(ts),
+            key,
+            seq: seq.map(SeqNo),
+            shard: shard.map(ShardId),
+        };
+        let cases = [
+            (format!("[{t}] p"), h(Some(t), None, None, None)),
+            (format!("[{t} | orders] p"), h(Some(t), Some("orders"), None, None)),
+            (format!("[{t} | orders | 42] p"), h(Some(t), Some("orders"), Some(42), None)),
+            (format!("[{t} | orders | 42 | 3] p"), h(Some(t), Some("orders"), Some(42), Some(3))),
+            ("[orders] p".to_owned(), h(None, Some("orders"), None, None)),
+            ("[orders | 42] p".to_owned(), h(None, Some("orders"), Some(42), None)),
+            ("[orders | 42 | 3] p".to_owned(), h(None, Some("orders"), Some(42), Some(3))),
+            (format!("[{t}|orders|42|3] p"), h(Some(t), Some("orders"), Some(42), Some(3))),
+            (format!("[ {t}Z\t|\torders |42| 3 ] p"), h(Some(t), Some("orders"), Some(42), Some(3))),
+            ("[2026-01-02T03:04:05] p".to_owned(), h(Some("2026-01-02T03:04:05"), None, None, None)),
+            (
+                "[orders | 18446744073709551615 | 4294967295] p".to_owned(),
+                h(None, Some("orders"), Some(u64::MAX), Some(u32::MAX)),
+            ),
+            ("[orders | +7 | +0] p".to_owned(), h(None, Some("orders"), Some(7), Some(0))),
+            ("[orders | 007] p".to_owned(), h(None, Some("orders"), Some(7), None)),
+            ("[123] p".to_owned(), h(None, Some("123"), None, None)),
+            ("[a.b_c-D9] p".to_owned(), h(None, Some("a.b_c-D9"), None, None)),
+        ];
+        for (line, header) in &cases {
+            assert_eq!(parsed(line), (Some(*header), "p"), "{line}");
+        }
+        let long = "k".repeat(MAX_STREAM_KEY_LEN);
+        let line = format!("[{long}] p");
+        assert_eq!(parsed(&line), (Some(h(None, Some(&long), None, None)), "p"));
+    }
+
+    #[test]
+    fn payload_is_the_rest_after_one_space() {
+        let cases = [
+            ("[k] p", "p"),
+            ("[k]p", "p"),
+            ("[k]   p  ", "  p  "),
+            ("[k]\tp", "\tp"),
+            ("[k]", ""),
+            ("[k] ", ""),
+            ("[k]  ", " "),
+            ("[k] a]b]", "a]b]"),
+            ("[k] [x | 1] y", "[x | 1] y"),
+            ("[k] |", "|"),
+        ];
+        for (line, payload) in cases {
+            let (header, got) = parsed(line);
+            assert_eq!(header.and_then(|h| h.key), Some("k"), "{line}");
+            assert_eq!(got, payload, "{line}");
+        }
+    }
+
+    #[test]
+    fn malformed_headers_make_raw_lines() {
+        let long = format!("[{}] p", "k".repeat(MAX_STREAM_KEY_LEN + 1));
+        let cases = [
+            r#"["a","b"]"#,
+            "[Jan 1, 2022] x",
+            "[ ]",
+            "[]",
+            "[] x",
+            "[1,2]",
+            "[k|notanumber] x",
+            "[k|-1] x",
+            "[k|1.5] x",
+            "[k|1|-1] x",
+            "[k|1|4294967296] x",
+            "[k|18446744073709551616] x",
+            "[has space] x",
+            "[caf\u{e9}] x",
+            "[a/b] x",
+            &long,
+            "[t|k|1|2|3] x",
+            "[2026-01-02T03:04:05|k|1|2|3] x",
+            "[k|1|2|3] x",
+            "[missing close",
+            "[k",
+            "[",
+            " [k] leading space",
+            "[k||1] x",
+            "[|k] x",
+            "[k|] x",
+            "[|] x",
+            "[k | 2026-01-02T03:04:05] x",
+            "[2026-01-02T03:04:05 | 2026-01-02T03:04:05] x",
+            "[2026-01-02T03:04:05+01:00] x",
+            "[2026-01-02 03:04:05] x",
+            "[2026-01-02T03:04:05.] x",
+            "[2026-13-02T03:04:05] x",
+            "[k\u{3000}x] x",
+            "k] x",
+            "",
+            "plain text",
+            "{\"json\": [1, 2]}",
+        ];
+        for line in cases {
+            assert_eq!(parsed(line), (None, line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn headers_that_are_not_utf8_make_raw_lines() {
+        for line in [&b"[k\xff] x"[..], b"[\xc3] x", b"[\xe2\x80] x"] {
+            assert_eq!(parse_line(line), (None, 0..line.len()));
+        }
+        // Only the header has to be text.
+        let line = b"[k] \xff\xfe";
+        assert_eq!(parse_line(line), (Some(Header { key: Some("k"), ..Header::default() }), 4..6));
+    }
+
+    #[test]
+    fn unicode_whitespace_is_trimmed_like_str_trim() {
+        let (header, payload) = parsed("[\u{3000}k\u{a0}|\u{2003}5 ] p");
+        assert_eq!(header, Some(Header { key: Some("k"), seq: Some(SeqNo(5)), ..Header::default() }));
+        assert_eq!(payload, "p");
+    }
+
+    #[test]
+    fn a_huge_line_is_read_in_one_pass() {
+        let mut line = b"[k | 1] ".to_vec();
+        line.resize(4 << 20, b'x');
+        let (header, payload) = parse_line(&line);
+        assert_eq!(header.and_then(|h| h.seq), Some(SeqNo(1)));
+        assert_eq!(payload, 8..line.len());
+        let mut unclosed = vec![b'['; 4 << 20];
+        unclosed.push(b'|');
+        assert_eq!(parse_line(&unclosed), (None, 0..unclosed.len()));
+        let pipes = format!("[{}] x", "|".repeat(4 << 20));
+        assert_eq!(parsed(&pipes), (None, pipes.as_str()));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_ranges_fit(line in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let (_, payload) = parse_line(&line);
+            prop_assert!(payload.start <= payload.end && payload.end == line.len());
+        }
+
+        #[test]
+        fn never_panics_on_header_alphabet(line in r"\[?[-+ |0-9kT:.Z\]\t]{0,60}") {
+            let (header, payload) = parse_line(line.as_bytes());
+            prop_assert!(payload.end == line.len());
+            if header.is_none() {
+                prop_assert_eq!(payload.start, 0);
+            }
+        }
+
+        #[test]
+        fn keys_are_those_stream_key_accepts(key in r"[ -~\u{e9}]{0,4}|[a-z]{248,251}") {
+            prop_assert_eq!(valid_key(&key).is_some(), StreamKey::new(&key).is_ok());
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! A consumer's I/O side on stdin: takes what the hub dispatched to it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use weir_core::backend::ConsumerBackend;
+use weir_core::{Command, ConsumerCore, Message};
+
+use crate::hub::{ConsumerId, Hub, Input};
+
+/// One consumer of a process's stdin (or of the input given to
+/// [`StdioStreamer::with_io`](crate::StdioStreamer::with_io)).
+pub struct StdioConsumer {
+    hub: Arc<Hub>,
+    id: ConsumerId,
+    inbox: VecDeque<Message>,
+    ended: bool,
+}
+
+impl StdioConsumer {
+    pub(crate) fn new(hub: Arc<Hub>, id: ConsumerId) -> Self {
+        Self { hub, id, inbox: VecDeque::new(), ended: false }
+    }
+}
+
+impl Drop for StdioConsumer {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id);
+    }
+}
+
+impl ConsumerBackend for StdioConsumer {
+    fn execute(&mut self, _now: Instant, command: Command, _core: &mut ConsumerCore) {
+        match command {
+            Command::Pause => self.hub.set_paused(self.id, true),
+            Command::Resume => self.hub.set_paused(self.id, false),
+            // The core refuses rewind, seek and commit for stdio's capabilities.
+            Command::Position { .. } | Command::Commit { .. } => {}
+        }
+    }
+
+    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+        if self.ended {
+            return Poll::Pending;
+        }
+        let input = self.hub.take(self.id, &mut self.inbox, cx.waker());
+        if !self.inbox.is_empty() {
+            core.handle_messages(now, self.inbox.drain(..));
+            return Poll::Ready(());
+        }
+        match input {
+            Input::Open => Poll::Pending,
+            Input::Ended(failure) => {
+                self.ended = true;
+                core.handle_end(now, failure);
+                Poll::Ready(())
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The one stdin reader of a process and the consumers it serves.
+//!
+//! Lines are read on a thread of their own (stdin is blocking), decoded in
+//! chunks, and dispatched under one lock per chunk: every ungrouped consumer
+//! of a stream gets its messages; each group gets each message once, for the
+//! member the core's [`RoundRobin`] picks. `broadcast` messages go to every
+//! ungrouped consumer and once to every group.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{ErrorKind, Read};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+use std::thread;
+
+use bytes::BytesMut;
+use weir_core::group::RoundRobin;
+use weir_core::{BackendError, BackendErrorKind, ConsumerGroup, Message, StreamKey, Timestamp};
+
+use crate::codec::LineDecoder;
+
+/// How much stdin is read at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Names a consumer registered with the hub.
+pub(crate) type ConsumerId = u64;
+
+/// One consumer's mailbox.
+struct Slot {
+    streams: Vec<StreamKey>,
+    /// Index into `State::groups`.
+    group: Option<usize>,
+    queue: VecDeque<Message>,
+    waker: Option<Waker>,
+    paused: bool,
+}
+
+impl Slot {
+    fn wants(&self, key: &StreamKey) -> bool {
+        key.is_broadcast() || self.streams.contains(key)
+    }
+}
+
+/// Whether input is still coming.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    Open,
+    Ended(Option<BackendError>),
+}
+
+/// A consumer group: one rotation per stream key, `broadcast` included.
+struct Group {
+    name: ConsumerGroup,
+    rotations: BTreeMap<StreamKey, RoundRobin<ConsumerId>>,
+}
+
+struct State {
+    consumers: BTreeMap<ConsumerId, Slot>,
+    groups: Vec<Group>,
+    /// Scratch space for dispatch: the groups a message goes to.
+    targets: Vec<usize>,
+    next_id: ConsumerId,
+    paused: usize,
+    input: Input,
+    /// The input, until the first consumer starts the reader.
+    source: Option<Box<dyn Read + Send>>,
+}
+
+/// Shared by the reader thread and every consumer of one input.
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    resumed: Condvar,
+}
+
+impl Hub {
+    pub(crate) fn new(source: Box<dyn Read + Send>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                consumers: BTreeMap::new(),
+                groups: Vec::new(),
+                targets: Vec::new(),
+                next_id: 0,
+                paused: 0,
+                input: Input::Open,
+                source: Some(source),
+            }),
+            resumed: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a consumer; the first one starts reading the input.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        streams: Vec<StreamKey>,
+        group: Option<ConsumerGroup>,
+    ) -> Result<ConsumerId, BackendError> {
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        let group = group.map(|name| {
+            let at = match state.groups.iter().position(|g| g.name == name) {
+                Some(at) => at,
+                None => {
+                    state.groups.push(Group { name, rotations: BTreeMap::new() });
+                    state.groups.len() - 1
+                }
+            };
+            for key in streams.iter().cloned().chain([StreamKey::broadcast()]) {
+                state.groups[at].rotations.entry(key).or_default().join(id);
+            }
+            at
+        });
+        state
+            .consumers
+            .insert(id, Slot { streams, group, queue: VecDeque::new(), waker: None, paused: false });
+        if let Some(source) = state.source.take() {
+            let hub = Arc::clone(self);
+            let started =
+                thread::Builder::new().name("weir-stdin".into()).spawn(move || hub.read_all(source));
+            if let Err(err) = started {
+                let err = BackendError::new(
+                    "stdio",
+                    BackendErrorKind::Io,
+                    format!("cannot start the stdin reader: {err}"),
+                );
+                state.input = Input::Ended(Some(err.clone()));
+                return Err(err);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Removes a consumer. Messages it had not taken go to its group's other
+    /// members, so leaving loses nothing the group was owed.
+    pub(crate) fn unregister(&self, id: ConsumerId) {
+        let mut wake = Vec::new();
+        {
+            let mut state = self.lock();
+            let Some(slot) = state.consumers.remove(&id) else { return };
+            if slot.paused {
+                state.paused -= 1;
+                self.resumed.notify_all();
+            }
+            if let Some(group) = slot.group {
+                for rotation in state.groups[group].rotations.values_mut() {
+                    rotation.leave(&id);
+                }
+                for message in slot.queue {
+                    state.deliver_to_group(group, message, &mut wake);
+                }
+            }
+        }
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Moves what arrived for `id` into `out`; registers `waker` if nothing did.
+    pub(crate) fn take(&self, id: ConsumerId, out: &mut VecDeque<Message>, waker: &Waker) -> Input {
+        let mut state = self.lock();
+        let input = state.input.clone();
+        if let Some(slot) = state.consumers.get_mut(&id) {
+            if slot.queue.is_empty() {
+                if input == Input::Open {
+                    slot.waker = Some(waker.clone());
+                }
+            } else {
+                std::mem::swap(&mut slot.queue, out);
+            }
+        }
+        input
+    }
+
+    /// Stops (or restarts) reading while `id`'s buffer is full: backpressure
+    /// reaches the writer of the pipe.
+    pub(crate) fn set_paused(&self, id: ConsumerId, paused: bool) {
+        let mut state = self.lock();
+        let changed = state
+            .consumers
+            .get_mut(&id)
+            .is_some_and(|slot| std::mem::replace(&mut slot.paused, paused) != paused);
+        if changed {
+            if paused {
+                state.paused += 1;
+            } else {
+                state.paused -= 1;
+                self.resumed.notify_all();
+            }
+        }
+    }
+
+    fn read_all(&self, mut source: Box<dyn Read + Send>) {
+        let mut decoder = LineDecoder::new();
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut batch = Vec::new();
+        let end = loop {
+            {
+                let state = self.lock();
+                let state =
+                    self.resumed.wait_while(state, |s| s.paused > 0).unwrap_or_else(PoisonError::into_inner);
+                drop(state);
+            }
+            let filled = buf.len();
+            buf.resize(filled + READ_CHUNK, 0);
+            let read = source.read(&mut buf[filled..]);
+            let n = match read {
+                Ok(n) => n,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {
+                    buf.truncate(filled);
+                    continue;
+                }
+                Err(err) => {
+                    buf.truncate(filled);
+                    break Some(BackendError::new(
+                        "stdio",
+                        BackendErrorKind::Io,
+                        format!("reading stdin: {err}"),
+                    ));
+                }
+            };
+            buf.truncate(filled + n);
+            let read_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+            if n == 0 {
+                // The last line may lack its newline; it is a line all the same.
+                if !buf.is_empty() {
+                    batch.push(decoder.decode(buf.split().freeze(), read_at));
+                }
+                break None;
+            }
+            let Some(last) = memchr::memrchr(b'\n', &buf[filled..]).map(|at| filled + at) else { continue };
+            let chunk = buf.split_to(last + 1).freeze();
+            decoder.decode_lines(&chunk, read_at, &mut batch);
+            self.dispatch(&mut batch);
+        };
+        self.dispatch(&mut batch);
+        let mut state = self.lock();
+        state.input = Input::Ended(end);
+        let wake: Vec<Waker> = state.consumers.values_mut().filter_map(|slot| slot.waker.take()).collect();
+        drop(state);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    fn dispatch(&self, batch: &mut Vec<Message>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut wake = Vec::new();
+        {
+            let mut state = self.lock();
+            for message in batch.drain(..) {
+                state.dispatch(message, &mut wake);
+            }
+        }
+        wake.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl State {
+    fn dispatch(&mut self, message: Message, wake: &mut Vec<Waker>) {
+        let mut targets = std::mem::take(&mut self.targets);
+        let key = message.stream_key();
+        for slot in self.consumers.values_mut().filter(|slot| slot.wants(key)) {
+            match slot.group {
+                None => push(slot, message.clone(), wake),
+                Some(group) if !targets.contains(&group) => targets.push(group),
+                Some(_) => {}
+            }
+        }
+        for group in targets.drain(..) {
+            self.deliver_to_group(group, message.clone(), wake);
+        }
+        self.targets = targets;
+    }
+
+    fn deliver_to_group(&mut self, group: usize, message: Message, wake: &mut Vec<Waker>) {
+        let picked =
+            self.groups[group].rotations.get_mut(message.stream_key()).and_then(|r| r.pick().copied());
+        if let Some(slot) = picked.and_then(|id| self.consumers.get_mut(&id)) {
+            push(slot, message, wake);
+        }
+    }
+}
+
+fn push(slot: &mut Slot, message: Message, wake: &mut Vec<Waker>) {
+    slot.queue.push_back(message);
+    if let Some(waker) = slot.waker.take() {
+        wake.push(waker);
+    }
+}

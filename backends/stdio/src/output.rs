@@ -1,0 +1,140 @@
+//! The one stdout writer of a process, shared by its producers.
+//!
+//! `send` formats a line into a shared buffer and returns; a thread of its
+//! own writes whole buffers, so a producer never waits on the pipe (until
+//! the buffer passes [`HIGH_WATER`], which holds a runaway producer back).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+use std::thread;
+
+use weir_core::{
+    BackendError, BackendErrorKind, MessageHeader, Payload, ProducerError, SeqNo, ShardId, StreamKey,
+    Timestamp,
+};
+
+use crate::codec::{check_framable, format_line};
+
+/// Buffered bytes past which `send` waits for the writer.
+const HIGH_WATER: usize = 16 * 1024 * 1024;
+
+struct State {
+    pending: Vec<u8>,
+    /// Bytes handed to `pending` since the start, and bytes written out.
+    queued: u64,
+    written: u64,
+    failed: Option<BackendError>,
+    flushers: Vec<Waker>,
+    /// The sink, until the first send starts the writer thread.
+    sink: Option<Box<dyn Write + Send>>,
+    /// Next implicit seq per stream (stdio has only shard 0).
+    seqs: BTreeMap<StreamKey, u64>,
+}
+
+/// Shared by every producer of one output.
+pub(crate) struct Output {
+    state: Mutex<State>,
+    /// Signalled when there is something to write, or room to send.
+    changed: Condvar,
+}
+
+impl Output {
+    pub(crate) fn new(sink: Box<dyn Write + Send>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                queued: 0,
+                written: 0,
+                failed: None,
+                flushers: Vec::new(),
+                sink: Some(sink),
+                seqs: BTreeMap::new(),
+            }),
+            changed: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Frames and queues one message; its header is final once this returns.
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        payload: &Payload,
+        timestamp: Timestamp,
+    ) -> Result<MessageHeader, ProducerError> {
+        check_framable(payload.as_bytes())?;
+        let mut state = self.lock();
+        if let Some(sink) = state.sink.take() {
+            let output = Arc::clone(self);
+            thread::Builder::new()
+                .name("weir-stdout".into())
+                .spawn(move || output.write_all(sink))
+                .map_err(|err| io_error(&format!("cannot start the stdout writer: {err}")))?;
+        }
+        state = self
+            .changed
+            .wait_while(state, |s| s.pending.len() > HIGH_WATER && s.failed.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(err) = &state.failed {
+            return Err(err.clone().into());
+        }
+        let seq = state.seqs.entry(key.clone()).or_insert(0);
+        let header = MessageHeader::new(key.clone(), ShardId::ZERO, SeqNo(*seq), timestamp);
+        *seq += 1;
+        let before = state.pending.len();
+        format_line(&header, payload.as_bytes(), &mut state.pending)?;
+        state.queued += (state.pending.len() - before) as u64;
+        self.changed.notify_all();
+        Ok(header)
+    }
+
+    /// `Ok(true)` once everything queued so far is written; registers `waker` if not.
+    pub(crate) fn flushed(&self, waker: &Waker) -> Result<bool, ProducerError> {
+        let mut state = self.lock();
+        if let Some(err) = &state.failed {
+            return Err(err.clone().into());
+        }
+        if state.written >= state.queued {
+            return Ok(true);
+        }
+        state.flushers.push(waker.clone());
+        Ok(false)
+    }
+
+    fn write_all(&self, mut sink: Box<dyn Write + Send>) {
+        let mut spare = Vec::new();
+        loop {
+            let mut state = self
+                .changed
+                .wait_while(self.lock(), |s| s.pending.is_empty())
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::swap(&mut state.pending, &mut spare);
+            self.changed.notify_all();
+            drop(state);
+            let result = sink.write_all(&spare).and_then(|()| sink.flush());
+            let mut state = self.lock();
+            match result {
+                Ok(()) => state.written += spare.len() as u64,
+                Err(err) => state.failed = Some(io_error(&format!("writing stdout: {err}"))),
+            }
+            spare.clear();
+            let flushers = std::mem::take(&mut state.flushers);
+            let failed = state.failed.is_some();
+            self.changed.notify_all();
+            drop(state);
+            flushers.into_iter().for_each(Waker::wake);
+            if failed {
+                return;
+            }
+        }
+    }
+}
+
+fn io_error(message: &str) -> BackendError {
+    BackendError::new("stdio", BackendErrorKind::Io, message)
+}

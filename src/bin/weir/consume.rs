@@ -1,0 +1,65 @@
+//! `weir consume`: print a stream's messages.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use weir::{ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, NoRuntime, StreamUrl};
+
+use crate::format::{self, Format};
+use crate::stats::Stats;
+
+/// Arguments of `weir consume`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// What to consume, e.g. stdio:///orders or kafka://localhost:9092/orders.
+    url: StreamUrl,
+    /// realtime, resumable or load-balanced.
+    #[arg(long, default_value = "realtime")]
+    mode: ConsumerMode,
+    /// The consumer group (required by load-balanced).
+    #[arg(long)]
+    group: Option<String>,
+    /// How to print each message.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Stop after this many messages.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Print messages/s and bytes/s to stderr once a second.
+    #[arg(long)]
+    stats: bool,
+}
+
+/// Builds consumer options from the common flags.
+pub fn options(mode: ConsumerMode, group: Option<String>) -> anyhow::Result<ConsumerOptions> {
+    let mut options = ConsumerOptions::new(mode);
+    if let Some(group) = group {
+        options.set_group(ConsumerGroup::new(group)?);
+    }
+    Ok(options)
+}
+
+/// Prints messages until the input ends (or `--count`).
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let streamer = weir::connect::<NoRuntime>(&args.url.streamer().to_string())?;
+    let mut consumer = streamer.create_consumer(args.url.streams(), options(args.mode, args.group)?)?;
+    let stats = Stats::start(args.stats);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut scratch = Vec::new();
+    for _ in 0..args.count.unwrap_or(u64::MAX) {
+        let message = match consumer.next_blocking() {
+            Ok(message) => message,
+            Err(ConsumerError::EndOfStream) => break,
+            Err(err) => return Err(err).context("consuming"),
+        };
+        stats.count(message.payload.len());
+        format::write(&mut out, args.format, &message, &mut scratch).context("writing stdout")?;
+        if consumer.core().buffered() == 0 {
+            // Nothing else is ready: let the reader see this one now.
+            out.flush().context("writing stdout")?;
+        }
+    }
+    out.flush().context("writing stdout")?;
+    Ok(())
+}

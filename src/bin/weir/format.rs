@@ -1,0 +1,62 @@
+//! How `weir consume` prints a message.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use weir::Message;
+
+/// Output formats of `weir consume`.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Format {
+    /// The stdio line format, `[timestamp | key | seq | shard] payload`.
+    #[default]
+    Line,
+    /// One JSON object per line.
+    Json,
+    /// The payload alone.
+    Payload,
+}
+
+/// Writes `message` to `out` as `format`, one line.
+pub fn write(
+    out: &mut impl Write,
+    format: Format,
+    message: &Message,
+    scratch: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    let payload = message.payload.as_bytes();
+    match format {
+        Format::Line => {
+            scratch.clear();
+            weir_stdio::codec::format_line(&message.header, payload, scratch).with_context(|| {
+                let h = &message.header;
+                format!("message {}/{}/{} cannot be printed as a line", h.stream_key, h.shard, h.seq)
+            })?;
+            out.write_all(scratch)?;
+        }
+        Format::Payload => {
+            out.write_all(payload)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Json => {
+            let h = &message.header;
+            let mut object = serde_json::json!({
+                "stream": h.stream_key.name(),
+                "shard": h.shard.0,
+                "seq": h.seq.0,
+                "timestamp": h.timestamp.to_string(),
+            });
+            match message.payload.as_str() {
+                Ok(text) => object["payload"] = text.into(),
+                Err(_) => {
+                    object["payload_hex"] =
+                        payload.iter().map(|b| format!("{b:02x}")).collect::<String>().into()
+                }
+            }
+            serde_json::to_writer(&mut *out, &object)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
