@@ -32,6 +32,7 @@ pub mod backend;
 pub mod consumer;
 pub mod error;
 pub mod group;
+pub mod host_id;
 pub mod key;
 pub mod message;
 pub mod options;

@@ -89,7 +89,10 @@ impl Output {
         let before = state.pending.len();
         format_line(&header, payload.as_bytes(), &mut state.pending)?;
         state.queued += (state.pending.len() - before) as u64;
-        self.changed.notify_all();
+        if before == 0 {
+            // The writer waits only on an empty buffer: wake it once per batch, not per line.
+            self.changed.notify_all();
+        }
         Ok(header)
     }
 

@@ -1,0 +1,187 @@
+//! The stdio driver end to end, on OS pipes: group dispatch, broadcast,
+//! members joining and leaving, lines before the first consumer, end of input,
+//! framing on output.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{PipeWriter, Write};
+use std::sync::{Arc, Mutex};
+
+use weir_adapters::{Consumer, NoRuntime, Streamer};
+use weir_core::{
+    ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message, ProducerError, ProducerOptions,
+    StreamKey, Timestamp,
+};
+use weir_stdio::{StdioConsumer, StdioStreamer};
+
+type Stdio = Streamer<StdioStreamer, NoRuntime>;
+
+/// A streamer reading a pipe the test writes, writing into a shared buffer.
+fn streamer() -> (Stdio, PipeWriter, Arc<Mutex<Vec<u8>>>) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let sink = SharedSink(output.clone());
+    (Streamer::new(StdioStreamer::with_io(Box::new(reader), Box::new(sink))), writer, output)
+}
+
+struct SharedSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn key(name: &str) -> StreamKey {
+    StreamKey::new(name).unwrap()
+}
+
+fn consumer(stdio: &Stdio, streams: &[&str], group: Option<&str>) -> Consumer<StdioConsumer, NoRuntime> {
+    let mut options = ConsumerOptions::new(if group.is_some() {
+        ConsumerMode::LoadBalanced
+    } else {
+        ConsumerMode::RealTime
+    });
+    if let Some(group) = group {
+        options.set_group(ConsumerGroup::new(group).unwrap());
+    }
+    let streams: Vec<StreamKey> = streams.iter().map(|s| key(s)).collect();
+    stdio.create_consumer(&streams, options).unwrap()
+}
+
+/// Every message until the end of input.
+fn drain(consumer: &mut Consumer<StdioConsumer, NoRuntime>) -> Vec<Message> {
+    let mut out = Vec::new();
+    loop {
+        match consumer.next_blocking() {
+            Ok(message) => out.push(message),
+            Err(ConsumerError::EndOfStream) => return out,
+            Err(err) => panic!("unexpected error {err}"),
+        }
+    }
+}
+
+fn texts(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| String::from_utf8_lossy(m.payload.as_bytes()).into_owned()).collect()
+}
+
+#[test]
+fn group_members_split_round_robin_and_loners_get_everything() {
+    let (stdio, mut input, _) = streamer();
+    let mut a = consumer(&stdio, &["jobs"], Some("workers"));
+    let mut b = consumer(&stdio, &["jobs"], Some("workers"));
+    let mut all = consumer(&stdio, &["jobs"], None);
+    for i in 0..100 {
+        writeln!(input, "[jobs] {i}").unwrap();
+    }
+    drop(input);
+    let (from_a, from_b, everything) =
+        (texts(&drain(&mut a)), texts(&drain(&mut b)), texts(&drain(&mut all)));
+    let evens: Vec<String> = (0..100).step_by(2).map(|i: i32| i.to_string()).collect();
+    let odds: Vec<String> = (1..100).step_by(2).map(|i: i32| i.to_string()).collect();
+    assert_eq!(from_a, evens, "first member: every other message, in arrival order");
+    assert_eq!(from_b, odds);
+    assert_eq!(everything, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn broadcast_reaches_every_loner_and_one_member_per_group() {
+    let (stdio, mut input, _) = streamer();
+    let mut orders = consumer(&stdio, &["orders"], None);
+    let mut payments = consumer(&stdio, &["payments"], None);
+    let mut g1 = consumer(&stdio, &["orders"], Some("g"));
+    let mut g2 = consumer(&stdio, &["payments"], Some("g"));
+    input
+        .write_all(
+            b"no header at all\n[2026-01-02T03:04:05] timestamp only\n[orders] for orders\n[\"a\",\"b\"]\n",
+        )
+        .unwrap();
+    drop(input);
+    assert_eq!(
+        texts(&drain(&mut orders)),
+        ["no header at all", "timestamp only", "for orders", "[\"a\",\"b\"]"]
+    );
+    assert_eq!(texts(&drain(&mut payments)), ["no header at all", "timestamp only", "[\"a\",\"b\"]"]);
+    let mut group: Vec<String> = texts(&drain(&mut g1)).into_iter().chain(texts(&drain(&mut g2))).collect();
+    group.sort();
+    assert_eq!(
+        group,
+        ["[\"a\",\"b\"]", "for orders", "no header at all", "timestamp only"],
+        "each once in the group"
+    );
+}
+
+#[test]
+fn a_leaving_member_hands_its_undelivered_messages_to_the_group() {
+    let (stdio, mut input, _) = streamer();
+    let mut stays = consumer(&stdio, &["jobs"], Some("workers"));
+    let leaves = consumer(&stdio, &["jobs"], Some("workers"));
+    for i in 0..10 {
+        writeln!(input, "[jobs] {i}").unwrap();
+    }
+    assert_eq!(texts(&[stays.next_blocking().unwrap()]), ["0"]);
+    drop(leaves); // it took nothing: its share goes to the remaining member
+                  // A member may join at any time and share what is still to come.
+    let mut late = consumer(&stdio, &["jobs"], Some("workers"));
+    drop(input);
+    let mut rest: Vec<String> =
+        texts(&drain(&mut stays)).into_iter().chain(texts(&drain(&mut late))).collect();
+    rest.sort_by_key(|s| s.parse::<u32>().unwrap());
+    assert_eq!(rest, (1..10).map(|i| i.to_string()).collect::<Vec<_>>(), "nothing lost, nothing twice");
+}
+
+#[test]
+fn lines_written_before_the_first_consumer_are_not_lost() {
+    let (stdio, mut input, _) = streamer();
+    for i in 0..1000 {
+        writeln!(input, "[early] {i}").unwrap();
+    }
+    drop(input);
+    let mut first = consumer(&stdio, &["early"], None);
+    let got = drain(&mut first);
+    assert_eq!(got.len(), 1000);
+    assert_eq!(got[999].seq().0, 999, "implicit seqs count every line");
+}
+
+#[test]
+fn end_of_input_drains_then_reports_the_end_every_time() {
+    let (stdio, mut input, _) = streamer();
+    let mut c = consumer(&stdio, &["k"], None);
+    input.write_all(b"[k] 1\n[k] 2\r\n[k] last line without newline").unwrap();
+    drop(input);
+    assert_eq!(texts(&drain(&mut c)), ["1", "2", "last line without newline"]);
+    assert_eq!(c.next_blocking(), Err(ConsumerError::EndOfStream));
+    assert_eq!(c.next_blocking(), Err(ConsumerError::EndOfStream));
+}
+
+#[test]
+fn payload_bytes_need_not_be_utf8() {
+    let (stdio, mut input, _) = streamer();
+    let mut c = consumer(&stdio, &["bin"], None);
+    input.write_all(b"[bin] \xff\xfe\x00ok\n").unwrap();
+    drop(input);
+    assert_eq!(drain(&mut c)[0].payload.as_bytes(), b"\xff\xfe\x00ok");
+}
+
+#[test]
+fn producer_writes_the_full_form_and_refuses_unframeable_payloads() {
+    let (stdio, _input, output) = streamer();
+    let mut producer = stdio.create_producer(ProducerOptions::default()).unwrap();
+    let at = Timestamp::parse("2026-01-02T03:04:05.123456").unwrap();
+    let orders = key("orders");
+    let err = producer.send_at(&orders, "two\nlines", Some(at)).unwrap_err();
+    assert!(matches!(err, ProducerError::Unframeable { backend: "stdio", .. }), "{err}");
+    let first = weir_adapters::block_on(producer.send_at(&orders, "hello", Some(at)).unwrap()).unwrap();
+    producer.send_at(&orders, " padded", Some(at)).unwrap().try_take().unwrap().unwrap();
+    producer.end_blocking().unwrap();
+    assert_eq!((first.seq.0, first.shard.0), (0, 0), "the refused payload took no seq");
+    let written = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        written,
+        "[2026-01-02T03:04:05.123456 | orders | 0 | 0] hello\n[2026-01-02T03:04:05.123456 | orders | 1 | 0]  padded\n"
+    );
+}

@@ -1,0 +1,117 @@
+//! The stdio receive path, measured: parsing lines, the in-process path from
+//! bytes to `next()`, and an end-to-end `weir relay` through OS pipes.
+//! 100k lines of 256 bytes each (header included).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Cursor, Read, Write};
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use weir::{ConsumerError, ConsumerOptions, MessageHeader, NoRuntime, SeqNo, ShardId, StreamKey, Timestamp};
+use weir_stdio::codec::{format_line, LineDecoder};
+use weir_stdio::StdioStreamer;
+
+const LINES: usize = 100_000;
+const LINE_LEN: usize = 256;
+
+/// `LINES` full-form lines of exactly `LINE_LEN` bytes, newline included.
+fn input() -> Vec<u8> {
+    let mut out = Vec::with_capacity(LINES * LINE_LEN);
+    for i in 0..LINES {
+        let start = out.len();
+        write!(out, "[2026-01-02T03:04:05.{:06} | bench | {i} | 0] ", i % 1_000_000).unwrap();
+        let pad = LINE_LEN - 1 - (out.len() - start);
+        out.extend(std::iter::repeat_n(b'x', pad));
+        out.push(b'\n');
+    }
+    out
+}
+
+fn codec(c: &mut Criterion) {
+    let data = Bytes::from(input());
+    let read_at = Timestamp::from_unix_millis(1_767_225_600_000).unwrap();
+    let mut group = c.benchmark_group("stdio/codec");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.bench_function("parse 100k x 256B", |b| {
+        let mut out = Vec::with_capacity(LINES);
+        b.iter(|| {
+            out.clear();
+            let mut decoder = LineDecoder::new();
+            decoder.decode_lines(&data, read_at, &mut out);
+            assert_eq!(out.len(), LINES);
+        })
+    });
+    let key = StreamKey::new("bench").unwrap();
+    let payload = vec![b'x'; 200];
+    group.bench_function("format 100k x 256B", |b| {
+        let mut out = Vec::with_capacity(data.len() + LINES * 16);
+        b.iter(|| {
+            out.clear();
+            for i in 0..LINES as u64 {
+                let header = MessageHeader::new(key.clone(), ShardId(0), SeqNo(i), read_at);
+                format_line(&header, &payload, &mut out).unwrap();
+            }
+        })
+    });
+    group.finish();
+}
+
+fn receive(c: &mut Criterion) {
+    let data = input();
+    let mut group = c.benchmark_group("stdio/receive");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(LINES as u64));
+    group.bench_function("read+parse+dispatch+next 100k x 256B", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |data| {
+                let stdio = StdioStreamer::with_io(Box::new(Cursor::new(data)), Box::new(std::io::sink()));
+                let streamer = weir_adapters::Streamer::<_, NoRuntime>::new(stdio);
+                let key = StreamKey::new("bench").unwrap();
+                let mut consumer = streamer.create_consumer(&[key], ConsumerOptions::default()).unwrap();
+                let mut count = 0;
+                loop {
+                    match consumer.next_blocking() {
+                        Ok(_) => count += 1,
+                        Err(ConsumerError::EndOfStream) => break,
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+                assert_eq!(count, LINES);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn relay(c: &mut Criterion) {
+    let data = input();
+    let mut group = c.benchmark_group("stdio/relay");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(LINES as u64));
+    group.bench_function("weir relay through OS pipes, 100k x 256B", |b| {
+        b.iter(|| {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+                .args(["relay", "--input", "stdio:///bench", "--output", "stdio:///out"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let feed = data.clone();
+            let feeder = std::thread::spawn(move || stdin.write_all(&feed));
+            let mut out = Vec::with_capacity(data.len() + LINES * 8);
+            child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+            feeder.join().unwrap().unwrap();
+            assert!(child.wait().unwrap().success());
+            assert_eq!(memchr::memchr_iter(b'\n', &out).count(), LINES);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codec, receive, relay);
+criterion_main!(benches);

@@ -1,0 +1,115 @@
+//! The `weir` binary end to end: real processes joined by OS pipes.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn weir(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    // Feed from a thread so a full stdout pipe cannot deadlock the test.
+    let feeder = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    output
+}
+
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn relay_then_consume_accounts_for_every_message() {
+    let mut file = Vec::new();
+    for i in 0..20_000 {
+        match i % 4 {
+            0 => writeln!(file, "[2026-01-02T03:04:05.{i:06} | src | {i} | 0] header {i}").unwrap(),
+            1 => writeln!(file, "[src] short {i}").unwrap(),
+            2 => writeln!(file, "raw {i}").unwrap(), // broadcast: every consumer gets it
+            _ => writeln!(file, "[\"json\",{i}]").unwrap(), // not a header: raw
+        }
+    }
+    let relayed = weir(&["relay", "--input", "stdio:///src", "--output", "stdio:///dst"], &file);
+    assert!(relayed.status.success(), "{}", String::from_utf8_lossy(&relayed.stderr));
+    let consumed = weir(&["consume", "stdio:///dst", "--format", "payload"], &relayed.stdout);
+    assert!(consumed.status.success(), "{}", String::from_utf8_lossy(&consumed.stderr));
+    let got = lines(&consumed.stdout);
+    assert_eq!(got.len(), 20_000, "every line of the file, exactly once");
+    assert_eq!(got[0], "header 0");
+    assert_eq!(got[1], "short 1");
+    assert_eq!(got[2], "raw 2");
+    assert_eq!(got[3], "[\"json\",3]");
+    assert_eq!(got[19_999], "[\"json\",19999]");
+}
+
+#[test]
+fn relay_keeps_timestamps_and_renames_the_stream() {
+    let relayed = weir(
+        &["relay", "--input", "stdio:///a", "--output", "stdio:///b"],
+        b"[2026-05-06T07:08:09.5 | a | 7] x\n",
+    );
+    assert_eq!(lines(&relayed.stdout), ["[2026-05-06T07:08:09.500000 | b | 0 | 0] x"]);
+}
+
+#[test]
+fn consume_formats() {
+    let input = b"[2026-05-06T07:08:09 | k | 3] hi\n[k] \xff\n";
+    let json = lines(&weir(&["consume", "stdio:///k", "--format", "json"], input).stdout);
+    assert_eq!(
+        json[0],
+        r#"{"payload":"hi","seq":3,"shard":0,"stream":"k","timestamp":"2026-05-06T07:08:09.000000"}"#
+    );
+    assert!(json[1].contains(r#""payload_hex":"ff""#) && json[1].contains(r#""seq":4"#), "{}", json[1]);
+    let line = weir(&["consume", "stdio:///k", "--format", "line", "--count", "1"], input);
+    assert_eq!(lines(&line.stdout), ["[2026-05-06T07:08:09.000000 | k | 3 | 0] hi"]);
+}
+
+#[test]
+fn clock_produce_and_consume_pipeline() {
+    let clock = weir(&["clock", "--stream", "stdio:///t", "--count", "3", "--interval", "1ms"], b"");
+    assert!(clock.status.success());
+    let ticks = weir(&["consume", "stdio:///t", "--format", "payload"], &clock.stdout);
+    assert_eq!(lines(&ticks.stdout), ["tick 0", "tick 1", "tick 2"]);
+
+    let produced = weir(&["produce", "stdio:///p"], b"one\r\ntwo\n\nlast");
+    let got = weir(&["consume", "stdio:///p", "--format", "payload"], &produced.stdout);
+    assert_eq!(lines(&got.stdout), ["one", "two", "", "last"]);
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_exit_codes() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["consume", "nats://x/y"], "unknown scheme \"nats\""),
+        (&["consume", "stdio://"], "names no stream"),
+        (&["consume", "stdio:///bad key"], "bad stream key"),
+        (&["consume", "kafka://h:99999/t"], "bad host \"h:99999\""),
+        (&["consume", "stdio:///k", "--mode", "resumable"], "stdio does not support Resumable mode"),
+        (&["consume", "stdio:///k", "--mode", "load-balanced"], "needs a consumer group"),
+        (&["consume", "stdio:///k", "--mode", "fast"], "unknown mode \"fast\""),
+        (&["clock", "--stream", "stdio:///k", "--interval", "soon"], "invalid value 'soon'"),
+    ];
+    for (args, message) in cases {
+        let out = weir(args, b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["clock", "consume", "produce", "relay"] {
+        let out = weir(&[sub, "--help"], b"");
+        assert!(out.status.success(), "{sub}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: weir"), "{sub}");
+    }
+}
