@@ -18,6 +18,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A stream borrows its consumer: no second stream and no other operation
+//! while it exists. That is checked by the compiler, not at run time:
+//!
+//! ```compile_fail,E0499
+//! # use weir::{ConsumerOptions, NoRuntime, StreamKey};
+//! # let streamer = weir::connect::<NoRuntime>("sim://doc-borrow").unwrap();
+//! # let mut consumer = streamer.create_consumer(&[StreamKey::new("k").unwrap()], ConsumerOptions::default()).unwrap();
+//! let stream = consumer.stream();
+//! let second = consumer.stream(); // error: the consumer is borrowed by `stream`
+//! # drop((stream, second));
+//! ```
+//!
+//! ```compile_fail,E0499
+//! # use weir::{ConsumerOptions, NoRuntime, SeqPos, StreamKey};
+//! # let streamer = weir::connect::<NoRuntime>("sim://doc-borrow").unwrap();
+//! # let mut consumer = streamer.create_consumer(&[StreamKey::new("k").unwrap()], ConsumerOptions::default()).unwrap();
+//! let stream = consumer.stream();
+//! let rewind = consumer.rewind(SeqPos::Beginning); // error: no operation while streaming
+//! # drop((stream, rewind));
+//! ```
+//!
 //! Pick the runtime with a type: [`NoRuntime`] (blocking calls), `Tokio`,
 //! `AsyncStd` or `Smol` (cargo features `runtime-tokio`, `runtime-async-std`,
 //! `runtime-smol`). Pick the backend with the URL: `sim://`, `stdio://`,
@@ -54,6 +75,10 @@ pub type Producer<R> = weir_adapters::Producer<AnyProducer, R>;
 /// Connects to the streamer a URL names (`sim://lab`, `stdio://`,
 /// `kafka://host:9092`); stream keys in the URL are ignored here.
 pub fn connect<R: Runtime>(url: &str) -> Result<Streamer<R>, StreamerError> {
-    let url: StreamerUrl = url.parse()?;
-    Ok(Streamer::new(AnyStreamer::from_url(&url)?))
+    connect_url(&url.parse()?)
+}
+
+/// [`connect`] for a URL parsed already (a [`StreamUrl`]'s `streamer()`, say).
+pub fn connect_url<R: Runtime>(url: &StreamerUrl) -> Result<Streamer<R>, StreamerError> {
+    Ok(Streamer::new(AnyStreamer::from_url(url)?))
 }

@@ -209,16 +209,32 @@ impl FromStr for StreamerUrl {
     }
 }
 
+/// Writes `items` separated by commas.
+fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+impl StreamerUrl {
+    fn write_params(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.params.is_empty() {
+            let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
+            write!(f, "?{query}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for StreamerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme)?;
-        for (i, host) in self.hosts.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{host}")?;
-        }
-        Ok(())
+        write_list(f, &self.hosts)?;
+        self.write_params(f)
     }
 }
 
@@ -247,14 +263,11 @@ impl FromStr for StreamUrl {
 
 impl fmt::Display for StreamUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/", self.streamer)?;
-        for (i, key) in self.streams.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{key}")?;
-        }
-        Ok(())
+        write!(f, "{}://", self.streamer.scheme)?;
+        write_list(f, &self.streamer.hosts)?;
+        f.write_str("/")?;
+        write_list(f, &self.streams)?;
+        self.streamer.write_params(f)
     }
 }
 
@@ -279,8 +292,10 @@ mod tests {
         assert_eq!((stdio.streamer().scheme(), keys(&stdio)), (Scheme::Stdio, vec!["a", "b"]));
         assert_eq!("stdio://".parse::<StreamerUrl>().unwrap().hosts(), &[]);
 
-        let sim: StreamUrl = "sim://lab/orders?shards=4".parse().unwrap();
+        let sim: StreamUrl = "sim://lab/orders?shards=4&seed=7".parse().unwrap();
         assert_eq!(sim.streamer().param::<u32>("shards"), Ok(Some(4)));
+        assert_eq!(sim.to_string(), "sim://lab/orders?seed=7&shards=4", "parameters survive, sorted");
+        assert_eq!(sim.streamer().to_string().parse::<StreamerUrl>().as_ref(), Ok(sim.streamer()));
         assert_eq!(sim.streamer().hosts()[0].to_string(), "lab");
 
         let v6: StreamerUrl = "kafka://[::1]:9092".parse().unwrap();

@@ -22,7 +22,7 @@ pub struct Args {
 
 /// Produces `tick N` to every stream of the URL.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let streamer = weir::connect::<NoRuntime>(&args.stream.streamer().to_string())?;
+    let streamer = weir::connect_url::<NoRuntime>(args.stream.streamer())?;
     let mut producer = streamer.create_producer(ProducerOptions::default())?;
     let start = Instant::now();
     for tick in 0..args.count.unwrap_or(u64::MAX) {

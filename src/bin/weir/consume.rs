@@ -41,7 +41,7 @@ pub fn options(mode: ConsumerMode, group: Option<String>) -> anyhow::Result<Cons
 
 /// Prints messages until the input ends (or `--count`).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let streamer = weir::connect::<NoRuntime>(&args.url.streamer().to_string())?;
+    let streamer = weir::connect_url::<NoRuntime>(args.url.streamer())?;
     let mut consumer = streamer.create_consumer(args.url.streams(), options(args.mode, args.group)?)?;
     let stats = Stats::start(args.stats);
     let stdout = std::io::stdout();

@@ -31,8 +31,8 @@ pub struct Args {
 
 /// Relays until the input ends.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let input = weir::connect::<NoRuntime>(&args.input.streamer().to_string())?;
-    let output = weir::connect::<NoRuntime>(&args.output.streamer().to_string())?;
+    let input = weir::connect_url::<NoRuntime>(args.input.streamer())?;
+    let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
     let mut consumer = input.create_consumer(args.input.streams(), options(args.mode, args.group)?)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
     let target: Option<StreamKey> = args.output.streams().first().cloned();
@@ -67,7 +67,7 @@ pub struct ProduceArgs {
 
 /// Produces one message per stdin line (line endings removed).
 pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
-    let streamer = weir::connect::<NoRuntime>(&args.url.streamer().to_string())?;
+    let streamer = weir::connect_url::<NoRuntime>(args.url.streamer())?;
     let mut producer = streamer.create_producer(ProducerOptions::default())?;
     let key = &args.url.streams()[0];
     let stats = Stats::start(args.stats);

@@ -1,0 +1,85 @@
+//! The same in-memory backend (the simulator) driven by each runtime:
+//! `next().await`, `stream()` and `next_blocking()`, per message.
+
+#![allow(clippy::unwrap_used)]
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures_core::Stream;
+use weir::{ConsumerOptions, ProducerOptions, Runtime, SeqPos, StreamKey};
+
+const MESSAGES: u64 = 100_000;
+
+/// A broker holding `MESSAGES` messages of 256 bytes, private to one benchmark.
+fn loaded<R: Runtime>() -> weir::Streamer<R> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let streamer = weir::connect::<R>(&format!("sim://bench-{}", NEXT.fetch_add(1, Ordering::Relaxed))).unwrap();
+    let key = StreamKey::new("bench").unwrap();
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    let payload = weir::Payload::from(vec![b'x'; 256]);
+    for _ in 0..MESSAGES {
+        drop(producer.send_to(&key, payload.clone()).unwrap());
+    }
+    streamer
+}
+
+fn consumer<R: Runtime>(streamer: &weir::Streamer<R>) -> weir::Consumer<R> {
+    let key = StreamKey::new("bench").unwrap();
+    streamer.create_consumer(&[key], ConsumerOptions::default()).unwrap()
+}
+
+async fn with_next<R: Runtime>(streamer: &weir::Streamer<R>) {
+    let mut consumer = consumer(streamer);
+    consumer.rewind(SeqPos::Beginning).await.unwrap();
+    for _ in 0..MESSAGES {
+        std::hint::black_box(consumer.next().await.unwrap());
+    }
+}
+
+async fn with_stream<R: Runtime>(streamer: &weir::Streamer<R>) {
+    let mut consumer = consumer(streamer);
+    consumer.rewind(SeqPos::Beginning).await.unwrap();
+    let mut stream = pin!(consumer.stream());
+    for _ in 0..MESSAGES {
+        std::hint::black_box(poll_fn(|cx| stream.as_mut().poll_next(cx)).await.unwrap().unwrap());
+    }
+}
+
+fn bench_runtime<R: Runtime>(c: &mut Criterion, name: &str, run: impl Fn(std::pin::Pin<&mut dyn Future<Output = ()>>)) {
+    let streamer = loaded::<R>();
+    let mut group = c.benchmark_group(format!("adapters/{name}"));
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(MESSAGES));
+    group.bench_function("next().await", |b| b.iter(|| run(pin!(with_next(&streamer)))));
+    group.bench_function("stream().next()", |b| b.iter(|| run(pin!(with_stream(&streamer)))));
+    group.finish();
+}
+
+fn runtimes(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    bench_runtime::<weir::Tokio>(c, "tokio", |f| tokio.block_on(f));
+    bench_runtime::<weir::AsyncStd>(c, "async-std", |f| async_std::task::block_on(f));
+    bench_runtime::<weir::Smol>(c, "smol", |f| smol::block_on(f));
+    bench_runtime::<weir::NoRuntime>(c, "no-runtime block_on", |f| weir::block_on(f));
+
+    let streamer = loaded::<weir::NoRuntime>();
+    let mut group = c.benchmark_group("adapters/no-runtime");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(MESSAGES));
+    group.bench_function("next_blocking()", |b| {
+        b.iter(|| {
+            let mut consumer = consumer(&streamer);
+            weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+            for _ in 0..MESSAGES {
+                std::hint::black_box(consumer.next_blocking().unwrap());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, runtimes);
+criterion_main!(benches);
