@@ -19,6 +19,8 @@ macro_rules! dispatch {
             $enum::Sim($inner) => $call,
             #[cfg(feature = "stdio")]
             $enum::Stdio($inner) => $call,
+            #[cfg(feature = "kafka")]
+            $enum::Kafka($inner) => $call,
         }
     };
 }
@@ -32,6 +34,9 @@ pub enum AnyStreamer {
     /// `stdio://`
     #[cfg(feature = "stdio")]
     Stdio(weir_stdio::StdioStreamer),
+    /// `kafka://`
+    #[cfg(feature = "kafka")]
+    Kafka(weir_kafka::KafkaStreamer),
 }
 
 /// A consumer's I/O side on any backend compiled in.
@@ -43,6 +48,9 @@ pub enum AnyConsumer {
     /// `stdio://`
     #[cfg(feature = "stdio")]
     Stdio(weir_stdio::StdioConsumer),
+    /// `kafka://`
+    #[cfg(feature = "kafka")]
+    Kafka(weir_kafka::KafkaConsumer),
 }
 
 /// A producer's I/O side on any backend compiled in.
@@ -54,11 +62,16 @@ pub enum AnyProducer {
     /// `stdio://`
     #[cfg(feature = "stdio")]
     Stdio(weir_stdio::StdioProducer),
+    /// `kafka://`
+    #[cfg(feature = "kafka")]
+    Kafka(weir_kafka::KafkaProducer),
 }
 
 impl AnyStreamer {
     /// The backend a streamer URL names, if this build includes it.
     pub fn from_url(url: &StreamerUrl) -> Result<Self, StreamerError> {
+        // Unused when every backend is compiled in.
+        #[allow(unused_variables)]
         let missing = |feature| UrlError::BackendNotEnabled { scheme: url.scheme().to_string(), feature };
         match url.scheme() {
             #[cfg(feature = "sim")]
@@ -69,6 +82,9 @@ impl AnyStreamer {
             Scheme::Sim => Err(missing("sim").into()),
             #[cfg(not(feature = "stdio"))]
             Scheme::Stdio => Err(missing("stdio").into()),
+            #[cfg(feature = "kafka")]
+            Scheme::Kafka => Ok(Self::Kafka(weir_kafka::KafkaStreamer::from_url(url)?)),
+            #[cfg(not(feature = "kafka"))]
             Scheme::Kafka => Err(missing("kafka").into()),
         }
     }
@@ -88,6 +104,8 @@ impl Streamer for AnyStreamer {
             Self::Sim(s) => s.create_consumer(core).map(AnyConsumer::Sim),
             #[cfg(feature = "stdio")]
             Self::Stdio(s) => s.create_consumer(core).map(AnyConsumer::Stdio),
+            #[cfg(feature = "kafka")]
+            Self::Kafka(s) => s.create_consumer(core).map(AnyConsumer::Kafka),
         }
     }
 
@@ -97,6 +115,8 @@ impl Streamer for AnyStreamer {
             Self::Sim(s) => s.create_producer(options).map(AnyProducer::Sim),
             #[cfg(feature = "stdio")]
             Self::Stdio(s) => s.create_producer(options).map(AnyProducer::Stdio),
+            #[cfg(feature = "kafka")]
+            Self::Kafka(s) => s.create_producer(options).map(AnyProducer::Kafka),
         }
     }
 

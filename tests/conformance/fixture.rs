@@ -109,3 +109,62 @@ impl Run for OnNoRuntime {
         weir::block_on(body)
     }
 }
+
+/// The broker address for Kafka tests: `WEIR_KAFKA` (set by
+/// `scripts/kafka-broker run -- …`). Unset, the tests fail under CI and are
+/// skipped (with a note) elsewhere.
+#[cfg(feature = "kafka")]
+pub fn kafka_address() -> Option<String> {
+    match std::env::var("WEIR_KAFKA") {
+        Ok(address) if !address.is_empty() => Some(address),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
+        }
+        _ => {
+            eprintln!("skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)");
+            None
+        }
+    }
+}
+
+/// A Kafka-protocol broker: every fixture gets its own namespace, so each
+/// test's topics and groups are its own.
+#[cfg(feature = "kafka")]
+pub struct Kafka {
+    url: String,
+}
+
+#[cfg(feature = "kafka")]
+impl Kafka {
+    pub fn new(address: String) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let namespace = format!("conf-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        Self {
+            url: format!(
+                "kafka://{address}?namespace={namespace}&session.timeout.ms=6000&heartbeat.interval.ms=500\
+                 &connect.timeout.ms=10000&fetch.wait.max.ms=50"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+impl Fixture for Kafka {
+    fn streamer<R: Runtime>(&self) -> weir::Streamer<R> {
+        weir::connect(&self.url).expect("kafka url")
+    }
+
+    fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {
+        match streamer.backend() {
+            weir::AnyStreamer::Kafka(kafka) => {
+                weir::block_on(kafka.create_stream(key, shards)).expect("topic created");
+            }
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a kafka fixture makes kafka streamers"),
+        }
+    }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+}

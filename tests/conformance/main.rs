@@ -52,3 +52,24 @@ conformance!(stdio_tokio, Stdio::new(), weir::Tokio, OnTokio);
 conformance!(stdio_async_std, Stdio::new(), weir::AsyncStd, OnAsyncStd);
 conformance!(stdio_smol, Stdio::new(), weir::Smol, OnSmol);
 conformance!(stdio_no_runtime, Stdio::new(), weir::NoRuntime, OnNoRuntime);
+
+/// The Kafka fixture, or an early (skipping) return from the test when no
+/// broker is configured outside CI.
+#[cfg(feature = "kafka")]
+macro_rules! kafka {
+    () => {
+        match kafka_address() {
+            Some(address) => Kafka::new(address),
+            None => return,
+        }
+    };
+}
+
+#[cfg(feature = "kafka")]
+conformance!(kafka_tokio, kafka!(), weir::Tokio, OnTokio);
+#[cfg(feature = "kafka")]
+conformance!(kafka_async_std, kafka!(), weir::AsyncStd, OnAsyncStd);
+#[cfg(feature = "kafka")]
+conformance!(kafka_smol, kafka!(), weir::Smol, OnSmol);
+#[cfg(feature = "kafka")]
+conformance!(kafka_no_runtime, kafka!(), weir::NoRuntime, OnNoRuntime);

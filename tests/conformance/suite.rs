@@ -64,16 +64,26 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
 }
 
 /// A consumer that has joined and reported its assignment, so that what is
-/// produced next is what it reads.
+/// produced next is what it reads. On a real broker joining a group or
+/// looking up the latest offsets takes a moment: wait (woken by the backend)
+/// until the core knows its assignment.
 async fn ready_consumer<R: Runtime>(
     streamer: &weir::Streamer<R>,
     streams: &[StreamKey],
     options: ConsumerOptions,
 ) -> weir::Consumer<R> {
     let mut consumer = streamer.create_consumer(streams, options).expect("consumer");
-    let mut next = consumer.next();
-    assert!(poll_once(&mut next).is_pending(), "nothing was produced yet");
-    drop(next);
+    std::future::poll_fn(|cx| {
+        let mut next = consumer.next();
+        assert!(std::pin::Pin::new(&mut next).poll(cx).is_pending(), "nothing was produced yet");
+        drop(next);
+        if consumer.core().assignment().is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
     consumer
 }
 

@@ -1,1 +1,170 @@
-//! weir-kafka
+//! weir-kafka: weir's Kafka backend on rdkafka.
+//!
+//! A translator: the core's commands become rdkafka calls (blocking ones run
+//! as jobs off the executor), and what librdkafka reports — messages,
+//! rebalances, commit and seek outcomes, fatal errors — becomes core inputs.
+//! Each consumer has one thread blocked on librdkafka's queue (so group
+//! rebalances progress while the application is not reading); it wakes the
+//! driver when something arrives, so any runtime (or none) can drive it.
+//!
+//! ```no_run
+//! use weir_adapters::{block_on, NoRuntime, Streamer};
+//! use weir_core::{ConsumerMode, ConsumerOptions, StreamKey};
+//! use weir_kafka::KafkaStreamer;
+//!
+//! let kafka = KafkaStreamer::from_url(&"kafka://127.0.0.1:9092?session.timeout.ms=6000".parse()?)?;
+//! let streamer = Streamer::<_, NoRuntime>::new(kafka);
+//! let orders = StreamKey::new("orders")?;
+//! let mut consumer = streamer.create_consumer(&[orders], ConsumerOptions::new(ConsumerMode::RealTime))?;
+//! let message = consumer.next_blocking()?;
+//! println!("{}", message.payload.as_str()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modes: RealTime consumers own every partition of their topics, start at the
+//! latest offset and never commit (their group id is unique); Resumable ones
+//! join the group named by the host id (see [`weir_core::host_id`]) unless one
+//! is given; LoadBalanced ones share the group given. librdkafka never commits
+//! or stores offsets by itself: the core decides what to commit and when.
+
+mod admin;
+mod consumer;
+mod context;
+mod error;
+mod host;
+mod jobs;
+mod options;
+mod poller;
+mod producer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use consumer::KafkaConsumer;
+pub use context::WeirContext;
+pub use error::KafkaError;
+pub use options::{KafkaOptions, OffsetReset, DEFAULT_CONNECT_TIMEOUT};
+pub use producer::{KafkaProducer, ProducerState};
+use rdkafka::consumer::BaseConsumer;
+use weir_core::backend::Streamer;
+use weir_core::consumer::Capabilities;
+use weir_core::{
+    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, StreamerError, StreamerUrl,
+    UrlError,
+};
+
+use crate::context::Shared;
+use crate::error::BACKEND;
+
+/// A Kafka cluster: makes consumers and producers.
+#[derive(Clone, Debug)]
+pub struct KafkaStreamer {
+    servers: String,
+    options: Arc<KafkaOptions>,
+}
+
+impl KafkaStreamer {
+    /// A streamer for `servers` (`host:port,host:port`) with `options`.
+    pub fn new(servers: impl Into<String>, options: KafkaOptions) -> Self {
+        Self { servers: servers.into(), options: Arc::new(options) }
+    }
+
+    /// The streamer a `kafka://h1:9092,h2:9092?setting=value` URL names.
+    pub fn from_url(url: &StreamerUrl) -> Result<Self, UrlError> {
+        if url.scheme() != Scheme::Kafka {
+            return Err(UrlError::UnknownScheme { scheme: url.scheme().to_string() });
+        }
+        let servers: Vec<String> =
+            url.hosts().iter().map(|h| format!("{}:{}", h.host, h.port.unwrap_or(9092))).collect();
+        Ok(Self::new(servers.join(","), KafkaOptions::from_url(url)?))
+    }
+
+    /// The bootstrap servers.
+    pub fn servers(&self) -> &str {
+        &self.servers
+    }
+
+    /// The options.
+    pub fn options(&self) -> &KafkaOptions {
+        &self.options
+    }
+
+    /// The group a consumer of `core` joins.
+    fn group_id(&self, core: &ConsumerCore) -> Result<String, StreamerError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let options = core.options();
+        let name = match (options.mode(), options.group()) {
+            (ConsumerMode::RealTime, _) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                format!("weir-realtime-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+            }
+            (_, Some(group)) => group.name().to_owned(),
+            (_, None) => {
+                let id = host::host_id().ok_or_else(|| {
+                    BackendError::new(
+                        BACKEND,
+                        BackendErrorKind::Broker,
+                        "no host id for the Resumable group: set HOST_ID or give a group",
+                    )
+                })?;
+                format!("weir-resumable-{}", id.as_str())
+            }
+        };
+        Ok(format!("{}{name}", self.options.namespace))
+    }
+}
+
+impl Streamer for KafkaStreamer {
+    type Consumer = KafkaConsumer;
+    type Producer = KafkaProducer;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full(BACKEND)
+    }
+
+    fn create_consumer(&self, core: &ConsumerCore) -> Result<KafkaConsumer, StreamerError> {
+        let mode = core.options().mode();
+        let mut config = self.options.client_config(&self.servers);
+        if !self.options.raw().contains_key("allow.auto.create.topics") {
+            // Consuming a topic makes it, like producing does, as on the simulator.
+            config.set("allow.auto.create.topics", "true");
+        }
+        if let Some(reset) = self.options.auto_offset_reset {
+            config.set("auto.offset.reset", reset.to_string());
+        }
+        if let Some(timeout) = self.options.session_timeout {
+            config.set("session.timeout.ms", timeout.as_millis().to_string());
+        }
+        config
+            .set("group.id", self.group_id(core)?)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        let shared = Arc::new(Shared::default());
+        let context = WeirContext { shared: shared.clone(), servers: self.servers.clone() };
+        let rd: BaseConsumer<WeirContext> = config
+            .create_with_context(context)
+            .map_err(|err| StreamerError::from(KafkaError::Config(err.to_string())))?;
+        let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
+        let rd = Arc::new(rd);
+        poller::spawn(rd.clone(), self.options.clone(), core.options().buffer()).map_err(|err| {
+            BackendError::new(BACKEND, BackendErrorKind::Io, format!("starting the consumer's thread: {err}"))
+        })?;
+        Ok(KafkaConsumer::new(rd, self.options.clone(), mode, topics))
+    }
+
+    fn create_producer(&self, _options: &ProducerOptions) -> Result<KafkaProducer, StreamerError> {
+        let mut config = self.options.client_config(&self.servers);
+        if !self.options.raw().contains_key("sticky.partitioning.linger.ms") {
+            // Lets weir's round-robin partitioner see every message.
+            config.set("sticky.partitioning.linger.ms", "0");
+        }
+        if !self.options.raw().contains_key("message.timeout.ms") {
+            // A topic-level setting must exist for rdkafka to install the
+            // partitioner; this one also bounds how long a flush can wait.
+            config.set("message.timeout.ms", "120000");
+        }
+        Ok(KafkaProducer::new(&config, self.options.clone())?)
+    }
+}

@@ -2,72 +2,70 @@
 //! stream processors.
 //!
 //! Streams have shards, consumers form groups with Kafka-like range
-//! assignment, groups commit offsets, and message timestamps come from a
-//! virtual clock that moves only when told ([`SimBroker::advance`]).
-//! Address it as `sim://NAME/streams?shards=N`: every URL with the same
-//! name in one process reaches the same broker.
+//! assignment (rebalanced on join, leave and session-timeout death; members
+//! beyond the shard count are hot standby), groups commit offsets, and message
+//! timestamps come from a virtual clock that moves only when told
+//! ([`SimBroker::advance`], or a [`Simulation`] jumping to the next deadline).
+//! Faults — delivery delays, members dying, broker restarts, redelivery after
+//! a rebalance — are drawn from a seeded RNG; all rates are zero by default.
+//!
+//! Address it as `sim://NAME?shards=2&seed=7&kill=0.01` (see
+//! [`SimConfig::from_url`]): every URL with the same name in one process
+//! reaches the same broker.
+//!
+//! ```
+//! use weir_sim::{SimBroker, SimConfig};
+//! use weir_core::{Payload, StreamKey};
+//!
+//! let broker = SimBroker::new(SimConfig { shards: 2, ..SimConfig::default() });
+//! let orders = StreamKey::new("orders")?;
+//! let first = broker.with(|b| b.produce(&orders, Payload::new("a"), None));
+//! let second = broker.with(|b| b.produce(&orders, Payload::new("b"), None));
+//! assert_eq!((first.shard.0, second.shard.0), (0, 1)); // round-robin
+//! # Ok::<(), weir_core::StreamKeyError>(())
+//! ```
 
 mod broker;
+mod config;
 mod consumer;
 mod producer;
+mod rng;
+mod simulation;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-pub use broker::{Broker, MemberId};
-pub use consumer::{SimConsumer, RESUMABLE_GROUP};
+pub use broker::{Broker, CommitRejected, MemberId, SimEvent, View};
+pub use config::{Faults, OffsetReset, SimConfig, DEFAULT_SESSION_TIMEOUT, DEFAULT_START_MILLIS};
+pub use consumer::{Segment, SegmentStart, SimConsumer, RESUMABLE_GROUP};
 pub use producer::SimProducer;
+pub use rng::Rng;
+pub use simulation::{Simulation, SimulationError, Step, TaskId};
 use weir_core::backend::Streamer;
 use weir_core::consumer::Capabilities;
 use weir_core::{ConsumerCore, ProducerOptions, StreamerError, StreamerUrl, Timestamp, UrlError};
 
-/// The wall time virtual time starts at, unless configured: 2026-01-01T00:00:00 UTC.
-pub const DEFAULT_START_MILLIS: i64 = 1_767_225_600_000;
-
-/// How a broker is set up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SimConfig {
-    /// Shards of a stream created implicitly (by its first producer or consumer).
-    pub shards: u32,
-    /// The timestamp virtual time starts at.
-    pub start: Timestamp,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            shards: 1,
-            start: Timestamp::from_unix_millis(DEFAULT_START_MILLIS).unwrap_or(Timestamp::UNIX_EPOCH),
-        }
-    }
-}
-
-impl SimConfig {
-    /// Reads `shards` and `start` from a `sim://` URL's parameters.
-    pub fn from_url(url: &StreamerUrl) -> Result<Self, UrlError> {
-        url.deny_unknown_params(&["shards", "start"])?;
-        let mut config = Self::default();
-        if let Some(shards) = url.param::<u32>("shards")? {
-            config.shards = shards.max(1);
-        }
-        if let Some(start) = url.param::<Timestamp>("start")? {
-            config.start = start;
-        }
-        Ok(config)
-    }
-}
-
 pub(crate) struct Shared {
     pub(crate) broker: Broker,
-    waiting: Vec<Waker>,
+    /// Tasks waiting for the broker, each with the instant it wants to be woken at, if any.
+    waiting: Vec<(Waker, Option<Instant>)>,
 }
 
 impl Shared {
-    pub(crate) fn wait(&mut self, waker: &Waker) {
-        if !self.waiting.iter().any(|w| w.will_wake(waker)) {
-            self.waiting.push(waker.clone());
+    /// Registers `waker` until the next change of the broker, or until `until`.
+    pub(crate) fn wait(&mut self, waker: &Waker, until: Option<Instant>) {
+        match self.waiting.iter_mut().find(|(w, _)| w.will_wake(waker)) {
+            Some((_, due)) => {
+                *due = match (*due, until) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            None => self.waiting.push((waker.clone(), until)),
         }
     }
 }
@@ -82,7 +80,7 @@ impl SimBroker {
     /// A new, unnamed broker.
     pub fn new(config: SimConfig) -> Self {
         // The one clock read: the origin that virtual instants count from.
-        let broker = Broker::new(Instant::now(), config.start, config.shards);
+        let broker = Broker::with_config(Instant::now(), &config);
         Self { shared: Arc::new(Mutex::new(Shared { broker, waiting: Vec::new() })) }
     }
 
@@ -112,11 +110,11 @@ impl SimBroker {
             let out = f(&mut shared.broker);
             (out, std::mem::take(&mut shared.waiting))
         };
-        waiting.into_iter().for_each(Waker::wake);
+        waiting.into_iter().for_each(|(waker, _)| waker.wake());
         out
     }
 
-    /// Moves virtual time forward, waking consumers whose timers are due.
+    /// Moves virtual time forward, waking every waiting consumer.
     pub fn advance(&self, by: Duration) {
         self.with(|broker| broker.advance(by));
     }
@@ -129,6 +127,40 @@ impl SimBroker {
     /// Virtual now as a timestamp.
     pub fn timestamp(&self) -> Timestamp {
         self.lock().broker.timestamp()
+    }
+
+    /// The next instant anything waits for: the broker's own deadlines
+    /// (delayed messages, session expiries) and those of waiting tasks
+    /// ([`sleep`](Self::sleep)s, consumers' automatic commits).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let shared = self.lock();
+        let tasks = shared.waiting.iter().filter_map(|(_, due)| *due);
+        tasks.chain(shared.broker.next_deadline()).min()
+    }
+
+    /// A future that completes once virtual time reaches now + `by`. Time
+    /// does not move by itself: a [`Simulation`] (or the test) advances it.
+    pub fn sleep(&self, by: Duration) -> Sleep {
+        Sleep { broker: self.clone(), until: self.now() + by }
+    }
+}
+
+/// The future of [`SimBroker::sleep`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    broker: SimBroker,
+    until: Instant,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut shared = self.broker.lock();
+        if shared.broker.now() >= self.until {
+            return Poll::Ready(());
+        }
+        shared.wait(cx.waker(), Some(self.until));
+        Poll::Pending
     }
 }
 

@@ -1,0 +1,216 @@
+//! A consumer's I/O side on Kafka: executes the core's commands as rdkafka
+//! calls (blocking ones as jobs off the executor) and feeds the core what
+//! librdkafka delivers.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::topic_partition_list::TopicPartitionList;
+use weir_core::backend::{BlockingJob, ConsumerBackend};
+use weir_core::{Command, ConsumerCore, ConsumerMode, ShardId, StreamKey, StreamShard};
+
+use crate::context::{Event, Partition};
+use crate::jobs::{self, Rd};
+use crate::options::{KafkaOptions, OffsetReset};
+
+/// One consumer's connection to a Kafka cluster.
+pub struct KafkaConsumer {
+    rd: Rd,
+    options: Arc<KafkaOptions>,
+    mode: ConsumerMode,
+    reset: OffsetReset,
+    /// Partitions fetched now (resolved), as the core knows them.
+    assigned: BTreeSet<Partition>,
+    paused: bool,
+    jobs: VecDeque<BlockingJob>,
+    /// Declared last, so it drops after `rd`.
+    _closer: Closer,
+}
+
+impl KafkaConsumer {
+    pub(crate) fn new(rd: Rd, options: Arc<KafkaOptions>, mode: ConsumerMode, topics: Vec<String>) -> Self {
+        let reset = options.auto_offset_reset.unwrap_or(OffsetReset::Latest);
+        let closer = Closer(Some(rd.clone()));
+        let mut consumer = Self {
+            rd,
+            options,
+            mode,
+            reset,
+            assigned: BTreeSet::new(),
+            paused: false,
+            jobs: VecDeque::new(),
+            _closer: closer,
+        };
+        let (rd, timeout) = (consumer.rd.clone(), consumer.options.connect_timeout);
+        if mode == ConsumerMode::RealTime {
+            consumer.jobs.push_back(Box::new(move || jobs::assign_all(rd, topics, reset, timeout)));
+        } else {
+            consumer.jobs.push_back(Box::new(move || jobs::subscribe(rd, topics, timeout)));
+        }
+        consumer
+    }
+
+    /// The librdkafka consumer, for calls weir does not wrap. Blocking calls
+    /// on it must not run on an async executor's thread.
+    pub fn rdkafka(&self) -> &rdkafka::consumer::BaseConsumer<crate::WeirContext> {
+        &self.rd
+    }
+
+    fn partition_of(&self, (key, shard): &StreamShard) -> Partition {
+        (self.options.topic(key.name()), i32::try_from(shard.0).unwrap_or(i32::MAX))
+    }
+
+    fn shard_of(&self, (topic, partition): &Partition) -> Option<StreamShard> {
+        let key = StreamKey::new(self.options.key_of(topic)?).ok()?;
+        Some((key, ShardId(u32::try_from(*partition).ok()?)))
+    }
+
+    fn tpl(&self) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in &self.assigned {
+            tpl.add_partition(topic, *partition);
+        }
+        tpl
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        let tpl = self.tpl();
+        if tpl.count() > 0 {
+            // Non-blocking; a failure only means more messages arrive than the
+            // buffer wanted, which the core tolerates.
+            let _ = if paused { self.rd.pause(&tpl) } else { self.rd.resume(&tpl) };
+        }
+    }
+
+    fn report_assignment(&mut self, now: Instant, core: &mut ConsumerCore) {
+        let shards: Vec<StreamShard> = self.assigned.iter().filter_map(|p| self.shard_of(p)).collect();
+        core.handle_assignment(now, shards);
+        if self.paused {
+            self.set_paused(true);
+        }
+    }
+
+    fn feed_event(&mut self, event: Event, now: Instant, core: &mut ConsumerCore) {
+        if std::env::var_os("WEIR_KAFKA_DEBUG").is_some() {
+            eprintln!("[{:?}] event {event:?}", std::thread::current().id());
+        }
+        match event {
+            Event::Assigned { generation, partitions } => {
+                let (rd, reset, timeout) = (self.rd.clone(), self.reset, self.options.connect_timeout);
+                self.jobs.push_back(Box::new(move || {
+                    jobs::resolve_assignment(rd, generation, partitions, reset, timeout)
+                }));
+            }
+            Event::Revoked { partitions } => {
+                match partitions {
+                    Some(gone) => gone.iter().for_each(|p| {
+                        self.assigned.remove(p);
+                    }),
+                    None => self.assigned.clear(),
+                }
+                self.report_assignment(now, core);
+            }
+            Event::Ready { partitions } => {
+                if self.mode == ConsumerMode::RealTime {
+                    self.assigned.clear();
+                }
+                self.assigned.extend(partitions);
+                self.report_assignment(now, core);
+            }
+            Event::Positioned(epoch, result) => core.handle_positioned(now, epoch, result),
+            Event::Committed(id, result) => core.handle_committed(now, id, result),
+            Event::Fatal(err) => core.handle_end(now, Some(err)),
+        }
+    }
+}
+
+impl ConsumerBackend for KafkaConsumer {
+    fn execute(&mut self, _now: Instant, command: Command, core: &mut ConsumerCore) {
+        let (rd, timeout) = (self.rd.clone(), self.options.connect_timeout);
+        match command {
+            Command::Position { epoch, shards, target } => {
+                let manual = self.mode == ConsumerMode::RealTime;
+                let partitions: Vec<Partition> = shards.iter().map(|s| self.partition_of(s)).collect();
+                if manual {
+                    self.assigned = partitions.iter().cloned().collect();
+                } else if self.paused {
+                    self.set_paused(false);
+                }
+                self.paused = false;
+                let partitions: Vec<Partition> = if manual {
+                    partitions
+                } else {
+                    // The group owns the assignment: seek only what it gave us.
+                    partitions.into_iter().filter(|p| self.assigned.contains(p)).collect()
+                };
+                let targets = (partitions, shards);
+                self.jobs.push_back(Box::new(move || jobs::position(rd, epoch, targets, target, manual, timeout)));
+            }
+            Command::Commit { id, offsets } => {
+                let offsets = offsets
+                    .into_iter()
+                    .map(|(key, shard, seq)| {
+                        (self.partition_of(&(key, shard)), i64::try_from(seq.0).unwrap_or(i64::MAX))
+                    })
+                    .collect();
+                self.jobs.push_back(Box::new(move || jobs::commit(rd, id, offsets)));
+            }
+            Command::Pause => self.set_paused(true),
+            Command::Resume => self.set_paused(false),
+        }
+        let _ = core;
+    }
+
+    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+        // The waker goes first: the poll thread or a job may report between
+        // the draining below and returning Pending.
+        let shared = self.rd.context().shared.clone();
+        shared.set_waker(cx.waker());
+        let mut fed = false;
+        for event in shared.take_events() {
+            self.feed_event(event, now, core);
+            fed = true;
+        }
+        let (mut batch, held) = shared.take_messages();
+        // Messages of partitions given up since they were taken belong to their new owner.
+        batch.retain(|m| self.assigned.contains(&self.partition_of(&(m.stream_key().clone(), m.shard()))));
+        if held && !self.paused {
+            self.set_paused(false);
+        }
+        if !batch.is_empty() {
+            fed = true;
+            core.handle_messages(now, batch);
+        }
+        // Feeding may have made commands whose jobs report new events.
+        for event in shared.take_events() {
+            self.feed_event(event, now, core);
+            fed = true;
+        }
+        if fed || !self.jobs.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn take_blocking(&mut self) -> Option<BlockingJob> {
+        self.jobs.pop_front()
+    }
+}
+
+/// Stops the poll thread when the consumer is dropped. Closing (leaving the
+/// group, a blocking round trip) then happens on that thread, not on the
+/// dropping one, which may be an executor's.
+struct Closer(Option<Rd>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let Some(rd) = self.0.take() else { return };
+        // The poll thread holds the last handle and closes the consumer when it stops.
+        rd.context().shared.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
+}

@@ -1,0 +1,248 @@
+//! The blocking rdkafka calls, each run as a job off the executor. Every job
+//! reports through the shared state and wakes the driver, so it completes
+//! even if the future that started it was dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, RebalanceProtocol};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use weir_core::{BackendError, BackendErrorKind, CommitId, Epoch, SeqPos, StreamShard, Target};
+
+use crate::context::{Event, Partition, WeirContext};
+use crate::error::{failed, BACKEND};
+use crate::options::OffsetReset;
+
+/// A consumer as the jobs see it.
+pub(crate) type Rd = Arc<BaseConsumer<WeirContext>>;
+
+fn shared(consumer: &Rd) -> &crate::context::Shared {
+    &consumer.context().shared
+}
+
+fn tpl_of(partitions: &[(Partition, i64)]) -> Result<TopicPartitionList, BackendError> {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in partitions {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|err| failed("building a partition list", &err))?;
+    }
+    Ok(tpl)
+}
+
+/// The low or high watermark of a partition.
+fn watermark(consumer: &Rd, (topic, partition): &Partition, low: bool, timeout: Duration) -> Result<i64, BackendError> {
+    let (lo, hi) = consumer
+        .fetch_watermarks(topic, *partition, timeout)
+        .map_err(|err| failed(&format!("reading the offsets of {topic}/{partition}"), &err))?;
+    Ok(if low { lo } else { hi })
+}
+
+/// Where each partition goes for `target`.
+pub(crate) fn resolve(
+    consumer: &Rd,
+    partitions: &[Partition],
+    target: Target,
+    timeout: Duration,
+) -> Result<Vec<(Partition, i64)>, BackendError> {
+    match target {
+        Target::Seq(SeqPos::At(seq)) => {
+            let offset = i64::try_from(seq.0).map_err(|_| {
+                BackendError::new(BACKEND, BackendErrorKind::Broker, format!("sequence {} is past kafka's offsets", seq.0))
+            })?;
+            Ok(partitions.iter().map(|p| (p.clone(), offset)).collect())
+        }
+        Target::Seq(pos) => {
+            let low = pos == SeqPos::Beginning;
+            partitions.iter().map(|p| Ok((p.clone(), watermark(consumer, p, low, timeout)?))).collect()
+        }
+        Target::Time(at) => {
+            let mut query = TopicPartitionList::new();
+            for (topic, partition) in partitions {
+                query
+                    .add_partition_offset(topic, *partition, Offset::Offset(at.unix_millis()))
+                    .map_err(|err| failed("building a partition list", &err))?;
+            }
+            let found = consumer
+                .offsets_for_times(query, timeout)
+                .map_err(|err| failed(&format!("looking up offsets for {at}"), &err))?;
+            partitions
+                .iter()
+                .map(|p| match found.find_partition(&p.0, p.1).map(|e| e.offset()) {
+                    Some(Offset::Offset(offset)) => Ok((p.clone(), offset)),
+                    // No message at or after the time: continue at the end.
+                    _ => Ok((p.clone(), watermark(consumer, p, false, timeout)?)),
+                })
+                .collect()
+        }
+    }
+}
+
+/// Where each newly assigned partition starts: its committed offset, else the reset policy.
+/// The flag says whether the start came from the reset policy.
+fn starts(
+    consumer: &Rd,
+    partitions: &[Partition],
+    reset: OffsetReset,
+    group: bool,
+    timeout: Duration,
+) -> Result<Vec<(Partition, i64, bool)>, BackendError> {
+    let committed = if group {
+        let mut query = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            query.add_partition(topic, *partition);
+        }
+        Some(consumer.committed_offsets(query, timeout).map_err(|err| failed("reading committed offsets", &err))?)
+    } else {
+        None
+    };
+    partitions
+        .iter()
+        .map(|p| match committed.as_ref().and_then(|c| c.find_partition(&p.0, p.1)).map(|e| e.offset()) {
+            Some(Offset::Offset(offset)) if offset >= 0 => Ok((p.clone(), offset, false)),
+            _ => Ok((p.clone(), watermark(consumer, p, reset == OffsetReset::Earliest, timeout)?, true)),
+        })
+        .collect()
+}
+
+/// Resolves a group assignment of `generation`, then assigns it with explicit
+/// offsets unless a newer rebalance came in meanwhile.
+pub(crate) fn resolve_assignment(consumer: Rd, generation: u64, partitions: Vec<Partition>, reset: OffsetReset, timeout: Duration) {
+    let outcome = starts(&consumer, &partitions, reset, true, timeout);
+    let mut state = shared(&consumer).lock();
+    if state.generation != generation {
+        return;
+    }
+    let applied = outcome.and_then(|starts| {
+        for (partition, at, from_reset) in &starts {
+            if *from_reset {
+                state.unrecorded.insert(partition.clone(), *at);
+            }
+        }
+        let offsets: Vec<(Partition, i64)> = starts.into_iter().map(|(p, at, _)| (p, at)).collect();
+        let tpl = tpl_of(&offsets)?;
+        let result = if matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative) {
+            consumer.incremental_assign(&tpl)
+        } else {
+            consumer.assign(&tpl)
+        };
+        result.map_err(|err| failed("assigning partitions", &err))
+    });
+    let waker = match applied {
+        Ok(()) => state.push(Event::Ready { partitions }),
+        Err(err) => state.push(Event::Fatal(err)),
+    };
+    drop(state);
+    waker.into_iter().for_each(|w| w.wake());
+}
+
+/// The partitions of `topics`. Asking for a topic's metadata also makes it if
+/// it does not exist (`allow.auto.create.topics`), like producing to it does.
+fn partitions_of(consumer: &Rd, topics: &[String], timeout: Duration) -> Result<Vec<Partition>, BackendError> {
+    let mut partitions = Vec::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|err| failed(&format!("reading the metadata of {topic}"), &err))?;
+        for found in metadata.topics() {
+            partitions.extend(found.partitions().iter().map(|p| (found.name().to_owned(), p.id())));
+        }
+    }
+    shared(consumer).mark_connected();
+    Ok(partitions)
+}
+
+/// Joins the group: makes sure the topics exist, then subscribes.
+pub(crate) fn subscribe(consumer: Rd, topics: Vec<String>, timeout: Duration) {
+    let result = partitions_of(&consumer, &topics, timeout).and_then(|_| {
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(|err| failed("subscribing", &err))
+    });
+    if let Err(err) = result {
+        shared(&consumer).push(Event::Fatal(err));
+    }
+}
+
+/// Without a group: every partition of `topics`, from the reset policy's end.
+pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, timeout: Duration) {
+    let outcome = (|| {
+        let partitions = partitions_of(&consumer, &topics, timeout)?;
+        let offsets: Vec<(Partition, i64)> =
+            starts(&consumer, &partitions, reset, false, timeout)?.into_iter().map(|(p, at, _)| (p, at)).collect();
+        Ok::<_, BackendError>((partitions, tpl_of(&offsets)?))
+    })();
+    let mut state = shared(&consumer).lock();
+    if state.applied.is_some() {
+        // A rewind or seek chose the assignment already.
+        return;
+    }
+    let applied = outcome.and_then(|(partitions, tpl)| {
+        consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
+        Ok(partitions)
+    });
+    let waker = match applied {
+        Ok(partitions) => {
+            state.applied = Some(Epoch(0));
+            state.push(Event::Ready { partitions })
+        }
+        Err(err) => state.push(Event::Fatal(err)),
+    };
+    drop(state);
+    waker.into_iter().for_each(|w| w.wake());
+}
+
+/// Moves `partitions` to `target`: a new manual assignment, or seeks within
+/// the group's assignment.
+pub(crate) fn position(
+    consumer: Rd,
+    epoch: Epoch,
+    (partitions, shards): (Vec<Partition>, Vec<StreamShard>),
+    target: Target,
+    manual: bool,
+    timeout: Duration,
+) {
+    let superseded = |consumer: &Rd| shared(consumer).lock().applied.is_some_and(|done| done > epoch);
+    let outcome = resolve(&consumer, &partitions, target, timeout).and_then(|offsets| tpl_of(&offsets));
+    let result = outcome.and_then(|tpl| {
+        if !manual && tpl.count() == 0 {
+            return Ok(());
+        }
+        // Rebalance callbacks run inside the poll thread's gate, so they
+        // cannot interleave with this either; the state lock is only taken
+        // briefly, never across the (fetcher-bound) assign or seek.
+        shared(&consumer).barrier(|| {
+            if superseded(&consumer) {
+                return Ok(());
+            }
+            if manual {
+                consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
+            } else {
+                consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
+            }
+            let mut state = shared(&consumer).lock();
+            state.applied = Some(epoch);
+            // Messages taken under the old position are stale now.
+            state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
+            // An explicit position replaces the reset policy's start.
+            partitions.iter().for_each(|p| {
+                state.unrecorded.remove(p);
+            });
+            Ok(())
+        })
+    });
+    shared(&consumer).mark_connected();
+    shared(&consumer).push(Event::Positioned(epoch, result));
+}
+
+/// Commits resume-from offsets and waits for the broker's answer.
+pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>) {
+    {
+        let mut state = shared(&consumer).lock();
+        offsets.iter().for_each(|(p, _)| {
+            state.unrecorded.remove(p);
+        });
+    }
+    let result = tpl_of(&offsets).and_then(|tpl| {
+        consumer.commit(&tpl, CommitMode::Sync).map_err(|err| failed("committing offsets", &err))
+    });
+    shared(&consumer).push(Event::Committed(id, result));
+}

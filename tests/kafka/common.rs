@@ -1,0 +1,137 @@
+//! Broker address, per-test namespaces and small helpers.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+
+use weir::{
+    ConsumerGroup, ConsumerMode, ConsumerOptions, Message, NoRuntime, ProducerOptions, StreamKey, Timestamp,
+};
+
+pub type Consumer = weir::Consumer<NoRuntime>;
+pub type Streamer = weir::Streamer<NoRuntime>;
+
+/// `WEIR_KAFKA`; a failure under CI, a skip (with a note) elsewhere.
+pub fn address() -> Option<String> {
+    match std::env::var("WEIR_KAFKA") {
+        Ok(address) if !address.is_empty() => Some(address),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
+        }
+        _ => {
+            eprintln!("skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)");
+            None
+        }
+    }
+}
+
+/// The broker, or an early return that skips the test outside CI.
+macro_rules! broker {
+    () => {
+        match $crate::common::address() {
+            Some(address) => address,
+            None => return,
+        }
+    };
+}
+pub(crate) use broker;
+
+/// A namespace no other test uses: topics and groups are the test's own.
+pub fn namespace(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("kt-{test}-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The `kafka://` URL of a test's namespace on the broker.
+pub fn url(address: &str, namespace: &str) -> String {
+    format!("kafka://{address}?namespace={namespace}&session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50")
+}
+
+pub fn streamer(address: &str, namespace: &str) -> Streamer {
+    weir::connect(&url(address, namespace)).expect("kafka url")
+}
+
+pub fn key(name: &str) -> StreamKey {
+    StreamKey::new(name).expect("valid key")
+}
+
+pub fn options(mode: ConsumerMode, group: Option<&str>) -> ConsumerOptions {
+    let mut options = ConsumerOptions::new(mode);
+    if let Some(group) = group {
+        options.set_group(ConsumerGroup::new(group).expect("valid group"));
+    }
+    options
+}
+
+pub fn create_stream(streamer: &Streamer, key: &StreamKey, shards: u32) {
+    match streamer.backend() {
+        weir::AnyStreamer::Kafka(kafka) => weir::block_on(kafka.create_stream(key, shards)).expect("topic"),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("kafka urls make kafka streamers"),
+    }
+}
+
+/// Produces `payloads`, each at its timestamp if given, and waits until stored.
+pub fn produce(streamer: &Streamer, key: &StreamKey, payloads: impl IntoIterator<Item = (String, Option<Timestamp>)>) {
+    let mut producer = streamer.create_producer(ProducerOptions::default()).expect("producer");
+    let receipts: Vec<_> =
+        payloads.into_iter().map(|(payload, at)| producer.send_at(key, payload, at).expect("send")).collect();
+    for receipt in receipts {
+        weir::block_on(receipt).expect("stored");
+    }
+    producer.flush_blocking().expect("flush");
+}
+
+pub fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = (String, Option<Timestamp>)> {
+    range.map(|i| (format!("m{i}"), None))
+}
+
+pub fn names(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|i| format!("m{i}")).collect()
+}
+
+pub fn take(consumer: &mut Consumer, n: usize) -> Vec<Message> {
+    (0..n).map(|_| consumer.next_blocking().expect("a message")).collect()
+}
+
+pub fn payloads(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.payload.as_str().expect("utf-8").to_owned()).collect()
+}
+
+pub fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
+}
+
+/// Drives `consumers` (woken by their backends, no sleeping) until each
+/// reports an assignment for which `settled` holds. No message may arrive meanwhile.
+pub fn settle(consumers: &mut [&mut Consumer], settled: impl Fn(&[usize]) -> bool) {
+    weir::block_on(poll_fn(|cx| {
+        for consumer in consumers.iter_mut() {
+            let mut next = consumer.next();
+            if let Poll::Ready(got) = Pin::new(&mut next).poll(cx) {
+                panic!("nothing was produced yet, got {got:?}");
+            }
+        }
+        let sizes: Option<Vec<usize>> =
+            consumers.iter().map(|c| c.core().assignment().map(|shards| shards.len())).collect();
+        match sizes {
+            Some(sizes) if settled(&sizes) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }))
+}
+
+/// The first message any of `consumers` delivers, and whose it is.
+pub fn first_of(consumers: &mut [Consumer]) -> (usize, Message) {
+    weir::block_on(poll_fn(|cx| {
+        for (at, consumer) in consumers.iter_mut().enumerate() {
+            let mut next = consumer.next();
+            if let Poll::Ready(got) = Pin::new(&mut next).poll(cx) {
+                return Poll::Ready((at, got.expect("a message")));
+            }
+        }
+        Poll::Pending
+    }))
+}

@@ -1,0 +1,137 @@
+//! LoadBalanced: the broker's group protocol splits partitions; a standby
+//! takes over a partition without losing a message. Resumable: a restart
+//! resumes after the last commit, in the host-id group.
+
+use std::future::Future;
+
+use weir::{ConsumerMode, SeqNo};
+
+use crate::common::*;
+
+fn balanced(streamer: &Streamer, key: &weir::StreamKey, n: usize) -> Vec<Consumer> {
+    let options = options(ConsumerMode::LoadBalanced, Some("workers"));
+    (0..n).map(|_| streamer.create_consumer(std::slice::from_ref(key), options.clone()).expect("consumer")).collect()
+}
+
+/// Each member takes every message of its partitions, and together they take all.
+fn split_check(consumers: &mut [Consumer], want: &[usize], streamer: &Streamer, key: &weir::StreamKey) {
+    {
+        let mut refs: Vec<&mut Consumer> = consumers.iter_mut().collect();
+        settle(&mut refs, |sizes| {
+            let mut sizes = sizes.to_vec();
+            sizes.sort_unstable();
+            sizes == want
+        });
+    }
+    produce(streamer, key, numbered(0..12));
+    let mut all = Vec::new();
+    for consumer in consumers.iter_mut() {
+        let shards = consumer.core().assignment().cloned().unwrap_or_default();
+        // Round-robin production: 12 messages over the topic's partitions.
+        let partitions: usize = want.iter().sum();
+        let got = take(consumer, shards.len() * 12 / partitions);
+        assert!(
+            got.iter().all(|m| shards.contains(&(m.stream_key().clone(), m.shard()))),
+            "a member only gets its own partitions: {got:?}"
+        );
+        all.extend(payloads(&got));
+    }
+    assert_eq!(sorted(all), sorted(names(0..12)));
+}
+
+#[test]
+fn two_consumers_two_partitions_one_each() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("lb22"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 2);
+    let mut consumers = balanced(&streamer, &orders, 2);
+    split_check(&mut consumers, &[1, 1], &streamer, &orders);
+}
+
+#[test]
+fn two_consumers_three_partitions_two_and_one() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("lb23"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 3);
+    let mut consumers = balanced(&streamer, &orders, 2);
+    split_check(&mut consumers, &[1, 2], &streamer, &orders);
+}
+
+#[test]
+fn one_partition_three_consumers_standby_takes_over() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("standby"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
+    let mut consumers = balanced(&streamer, &orders, 3);
+    {
+        let mut refs: Vec<&mut Consumer> = consumers.iter_mut().collect();
+        settle(&mut refs, |sizes| sizes.iter().sum::<usize>() == 1);
+    }
+    let active = consumers.iter().position(|c| c.core().assignment().is_some_and(|a| a.len() == 1)).unwrap();
+    let mut leader = consumers.remove(active);
+    produce(&streamer, &orders, numbered(0..5));
+    let got = take(&mut leader, 5);
+    assert_eq!(payloads(&got), names(0..5));
+    weir::block_on(leader.commit(&got[4].header)).expect("commit");
+    // The active member leaves; the rest were idle standbys all along.
+    drop(leader);
+    produce(&streamer, &orders, numbered(5..10));
+    let (who, first) = first_of(&mut consumers);
+    let mut rest = take(&mut consumers[who], 4);
+    rest.insert(0, first);
+    assert_eq!(payloads(&rest), names(5..10), "the standby resumes after the last commit: nothing lost");
+    assert_eq!(rest[0].seq(), SeqNo(5));
+}
+
+#[test]
+fn resumable_restart_resumes_after_the_last_commit() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("resume"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
+    // No group given: the host-id group (HOST_ID, container id or MAC).
+    let resumable = options(ConsumerMode::Resumable, None);
+    let mut first = streamer.create_consumer(std::slice::from_ref(&orders), resumable.clone()).unwrap();
+    settle(&mut [&mut first], |sizes| sizes == [1]);
+    produce(&streamer, &orders, numbered(0..6));
+    let got = take(&mut first, 4);
+    weir::block_on(first.commit(&got[1].header)).expect("commit m1");
+    weir::block_on(first.commit(&got[3].header)).expect("commit m3");
+    drop(first);
+    let mut second = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
+    let resumed = take(&mut second, 2);
+    assert_eq!(payloads(&resumed), ["m4", "m5"], "resumes after the last committed message, not at it");
+}
+
+#[test]
+fn resumable_auto_commit_is_the_cores() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("autocommit"));
+    let orders = key("orders");
+    let mut resumable = options(ConsumerMode::Resumable, Some("auto"));
+    resumable.set_auto_commit(Some(std::time::Duration::from_millis(100)));
+    let mut first = streamer.create_consumer(std::slice::from_ref(&orders), resumable.clone()).unwrap();
+    settle(&mut [&mut first], |sizes| sizes == [1]);
+    produce(&streamer, &orders, numbered(0..3));
+    take(&mut first, 3);
+    // The core's timer commits what was delivered (m0..m2) within its
+    // interval; the driver's timer wakes this wait, nothing sleeps.
+    weir::block_on(std::future::poll_fn(|cx| {
+        let mut next = first.next();
+        if let std::task::Poll::Ready(got) = std::pin::Pin::new(&mut next).poll(cx) {
+            panic!("nothing more was produced, got {got:?}");
+        }
+        drop(next);
+        match first.core().committed().next() {
+            Some((_, seq)) if seq == SeqNo(3) => std::task::Poll::Ready(()),
+            _ => std::task::Poll::Pending,
+        }
+    }));
+    drop(first);
+    produce(&streamer, &orders, numbered(3..5));
+    let mut second = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
+    assert_eq!(payloads(&take(&mut second, 2)), ["m3", "m4"]);
+}

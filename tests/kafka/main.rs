@@ -1,0 +1,11 @@
+//! Kafka-specific behaviour on a real Kafka-protocol broker (start one with
+//! `scripts/kafka-broker run -- cargo test …`): group balancing, standby
+//! takeover, Resumable restarts, seek and rewind over partitions, connect
+//! errors, and the CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod common;
+mod groups;
+mod positions;

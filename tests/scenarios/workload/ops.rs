@@ -1,0 +1,207 @@
+//! The workload's commands: commits, positionings, crashes and restarts, and
+//! the final drain that lets every group catch up.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use weir::core::{StreamShard, Target};
+use weir::sim::Faults;
+use weir::{ConsumerMode, MessageHeader, Runtime, SeqNo, SeqPos, ShardId};
+
+use super::Scenario;
+use crate::slot::{settle, sim_of, try_next, Role};
+
+impl<R: Runtime> Scenario<R> {
+    /// Commits one processed message: the group resumes after it.
+    pub(super) fn commit_header(&mut self, i: usize, header: &MessageHeader) -> Result<(), String> {
+        let slot = &mut self.slots[i];
+        let Some(consumer) = slot.consumer.as_mut() else { return Ok(()) };
+        let group = slot.options.group().cloned().expect("a committing mode has a group");
+        let shard: StreamShard = (header.stream_key.clone(), header.shard);
+        let outcome = settle(consumer.commit(header));
+        let label = slot.label();
+        let at = format!("{}/{}#{}", shard.0, shard.1 .0, header.seq.0);
+        match outcome {
+            Some(Ok(())) => {
+                self.model.committed.insert((group, shard), Some(header.seq.0 + 1));
+                self.note(format_args!("{label} commit {at} ok"));
+            }
+            Some(Err(err)) => self.note(format_args!("{label} commit {at} refused: {err}")),
+            None => {
+                self.model.committed.insert((group, shard), None);
+                self.note(format_args!("{label} commit {at} pending"));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit(&mut self, i: usize) -> Result<(), String> {
+        if self.slots[i].options.mode() == ConsumerMode::RealTime || self.slots[i].consumer.is_none() {
+            return Ok(());
+        }
+        if self.rng.chance(0.5) {
+            let headers: Vec<MessageHeader> = self.slots[i].last_header.values().cloned().collect();
+            if headers.is_empty() {
+                return Ok(());
+            }
+            let header = headers[self.rng.below(headers.len() as u64) as usize].clone();
+            return self.commit_header(i, &header);
+        }
+        let slot = &mut self.slots[i];
+        let label = slot.label();
+        let Some(consumer) = slot.consumer.as_mut() else { return Ok(()) };
+        let group = slot.options.group().cloned().expect("a committing mode has a group");
+        // commit_all resumes each shard after its last delivery; which shards
+        // it sends is the core's business. The broker's values that change
+        // during the call are this commit's: the model takes them when they
+        // match the last delivery of the shard's current run, and otherwise
+        // stops vouching for the shard (its next start goes unchecked).
+        let broker = self.broker.clone();
+        let committed = |shard: &StreamShard| broker.with(|b| b.committed(&group, shard));
+        let candidates: Vec<(StreamShard, Option<u64>, Option<SeqNo>)> = {
+            let sim = sim_of(consumer);
+            let mut shards: BTreeSet<&StreamShard> =
+                consumer.core().assignment().into_iter().flatten().collect();
+            shards.extend(slot.seen.last.keys());
+            shards
+                .into_iter()
+                .map(|shard| {
+                    let current = sim.segment(&shard.0, shard.1).map(|s| s.id);
+                    let expected = match slot.seen.last.get(shard) {
+                        Some((segment, seq)) if Some(*segment) == current => Some(seq + 1),
+                        _ => None,
+                    };
+                    (shard.clone(), expected, committed(shard))
+                })
+                .collect()
+        };
+        let outcome = settle(consumer.commit_all());
+        for (shard, expected, before) in candidates {
+            let after = committed(&shard);
+            if after != before {
+                let vouched = expected.filter(|seq| after == Some(SeqNo(*seq)));
+                self.model.committed.insert((group.clone(), shard), vouched);
+            }
+        }
+        match outcome {
+            Some(Ok(())) => self.note(format_args!("{label} commit_all ok")),
+            Some(Err(err)) => self.note(format_args!("{label} commit_all refused: {err}")),
+            None => self.note(format_args!("{label} commit_all pending")),
+        }
+        Ok(())
+    }
+
+    /// Assign, unassign, rewind or seek, for explorers.
+    pub(super) fn explore(&mut self, i: usize) -> Result<(), String> {
+        if self.slots[i].role != Role::Explorer || self.slots[i].consumer.is_none() {
+            return Ok(());
+        }
+        let choice = self.rng.below(4);
+        let (stream, shards) = self.streams[self.rng.below(self.streams.len() as u64) as usize].clone();
+        let shard = ShardId(self.rng.below(u64::from(shards)) as u32);
+        let seek_to = {
+            let span = self.broker.now().saturating_duration_since(self.origin) + Duration::from_secs(1);
+            let at = self.rng.below(span.as_millis() as u64);
+            weir::sim::SimConfig::default().start.saturating_add(Duration::from_millis(at))
+        };
+        let rewind_to = match self.rng.below(3) {
+            0 => SeqPos::Beginning,
+            1 => SeqPos::End,
+            _ => SeqPos::At(SeqNo(self.rng.below(8))),
+        };
+        let slot = &mut self.slots[i];
+        let label = slot.label();
+        let Some(consumer) = slot.consumer.as_mut() else { return Ok(()) };
+        let target = match choice {
+            0 => {
+                let result = consumer.assign(stream.clone(), shard);
+                self.note(format_args!("{label} assign {stream}/{} {:?}", shard.0, result.err()));
+                return Ok(());
+            }
+            1 => {
+                let result = consumer.unassign(stream.clone(), shard);
+                self.note(format_args!("{label} unassign {stream}/{} {:?}", shard.0, result.err()));
+                return Ok(());
+            }
+            2 => Target::Seq(rewind_to),
+            _ => Target::Time(seek_to),
+        };
+        // Which shards the positioning moves, and where the model says each lands.
+        let mut shards: Vec<StreamShard> = consumer.core().requested().cloned().collect();
+        if shards.is_empty() {
+            shards = slot.streams.iter().map(|key| (key.clone(), ShardId(0))).collect();
+        }
+        let model = &self.model;
+        slot.seen.expect_start = shards.iter().map(|s| (s.clone(), model.resolve(s, target))).collect();
+        slot.seen.seek_floor = match target {
+            Target::Time(at) => Some((at, model.lens())),
+            Target::Seq(_) => None,
+        };
+        let outcome = match target {
+            Target::Seq(to) => settle(consumer.rewind(to)),
+            Target::Time(to) => settle(consumer.seek(to)),
+        };
+        match outcome {
+            Some(Ok(())) => {
+                self.note(format_args!("{label} position {target:?} ok"));
+                Ok(())
+            }
+            other => Err(format!("{label} position {target:?} did not complete: {other:?}")),
+        }
+    }
+
+    /// Crash, leave, or restart a slot.
+    pub(super) fn churn(&mut self, i: usize) {
+        let label = self.slots[i].label();
+        match self.slots[i].consumer.take() {
+            None => self.start(i),
+            Some(consumer) if self.rng.chance(0.5) => {
+                sim_of(&consumer).crash();
+                drop(consumer);
+                self.note(format_args!("{label} crash"));
+            }
+            Some(consumer) => {
+                drop(consumer);
+                self.note(format_args!("{label} leave"));
+            }
+        }
+    }
+
+    /// Faults off, everyone up, and consume until nothing moves for longer
+    /// than a session timeout plus the longest delay.
+    pub(super) fn drain(&mut self) -> Result<(), String> {
+        self.broker.with(|b| b.set_faults(Faults::none()));
+        self.note("drain");
+        for i in 0..self.slots.len() {
+            if self.slots[i].consumer.is_none() {
+                self.start(i);
+            }
+        }
+        let mut quiet = 0;
+        for _ in 0..400 {
+            let mut moved = false;
+            for i in 0..self.slots.len() {
+                for _ in 0..10_000 {
+                    let Some(consumer) = self.slots[i].consumer.as_mut() else { break };
+                    match try_next(consumer) {
+                        None => break,
+                        Some(Ok(message)) => {
+                            moved = true;
+                            self.deliver(i, &message)?;
+                        }
+                        Some(Err(err)) => {
+                            return Err(format!("{} next failed: {err}", self.slots[i].label()))
+                        }
+                    }
+                }
+            }
+            self.events();
+            quiet = if moved { 0 } else { quiet + 1 };
+            if quiet >= 25 {
+                return Ok(());
+            }
+            self.broker.advance(Duration::from_millis(200));
+        }
+        Err("the drain never settled".to_owned())
+    }
+}
