@@ -21,7 +21,6 @@ pub struct KafkaConsumer {
     rd: Rd,
     options: Arc<KafkaOptions>,
     mode: ConsumerMode,
-    reset: OffsetReset,
     /// Partitions fetched now (resolved), as the core knows them.
     assigned: BTreeSet<Partition>,
     paused: bool,
@@ -38,7 +37,6 @@ impl KafkaConsumer {
             rd,
             options,
             mode,
-            reset,
             assigned: BTreeSet::new(),
             paused: false,
             jobs: VecDeque::new(),
@@ -99,12 +97,6 @@ impl KafkaConsumer {
             eprintln!("[{:?}] event {event:?}", std::thread::current().id());
         }
         match event {
-            Event::Assigned { generation, partitions } => {
-                let (rd, reset, timeout) = (self.rd.clone(), self.reset, self.options.connect_timeout);
-                self.jobs.push_back(Box::new(move || {
-                    jobs::resolve_assignment(rd, generation, partitions, reset, timeout)
-                }));
-            }
             Event::Revoked { partitions } => {
                 match partitions {
                     Some(gone) => gone.iter().for_each(|p| {

@@ -2,7 +2,7 @@
 //! blocking jobs: events recorded for the next `poll_input`, and the waker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -21,8 +21,6 @@ pub(crate) type Partition = (String, i32);
 /// Something that happened off the driver's path, fed to the core on the next poll.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// The group assigned these partitions; they are not fetched until resolved.
-    Assigned { generation: u64, partitions: Vec<Partition> },
     /// The group revoked these partitions (`None`: all of them).
     Revoked { partitions: Option<Vec<Partition>> },
     /// Partitions now fetched from resolved positions.
@@ -45,10 +43,12 @@ pub(crate) struct State {
     pub(crate) held: bool,
     /// Whether the cluster was ever reached: before, "all brokers down" is fatal.
     pub(crate) connected: bool,
-    /// Bumped on every rebalance, so a late resolution of an old one is dropped.
-    pub(crate) generation: u64,
     /// The newest positioning applied, so an older one finishing late does not undo it.
     pub(crate) applied: Option<Epoch>,
+    /// Where each partition restarts after a positioning, until a message at
+    /// or after it arrives: a message taken out of librdkafka just before the
+    /// positioning and recorded just after it is stale if it is before this.
+    pub(crate) restart: std::collections::BTreeMap<Partition, i64>,
     /// Partitions whose start came from the reset policy (no commit yet), with that start.
     pub(crate) unrecorded: std::collections::BTreeMap<Partition, i64>,
 }
@@ -72,12 +72,6 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Tells the poll thread to stop.
     pub(crate) stop: AtomicBool,
-    /// Held by the poll thread from taking a message out of librdkafka until
-    /// it is recorded, and by a positioning around its assign or seek: so no
-    /// message taken under an old position is recorded after the new one.
-    gate: Mutex<()>,
-    /// Positionings waiting for the gate; the poll thread lets them pass first.
-    waiting: AtomicUsize,
 }
 
 impl Shared {
@@ -91,24 +85,6 @@ impl Shared {
         if let Some(waker) = waker {
             waker.wake();
         }
-    }
-
-    /// Runs `f` while no message can be in transit from librdkafka to `messages`.
-    pub(crate) fn barrier<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        let gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let out = f();
-        drop(gate);
-        out
-    }
-
-    /// The poll thread's side of [`barrier`](Self::barrier).
-    pub(crate) fn gate(&self) -> MutexGuard<'_, ()> {
-        while self.waiting.load(Ordering::Acquire) > 0 {
-            std::thread::yield_now();
-        }
-        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn set_waker(&self, waker: &Waker) {
@@ -137,6 +113,8 @@ impl Shared {
 pub struct WeirContext {
     pub(crate) shared: std::sync::Arc<Shared>,
     pub(crate) servers: String,
+    pub(crate) reset: crate::options::OffsetReset,
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl ClientContext for WeirContext {
@@ -161,54 +139,68 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
 }
 
 impl ConsumerContext for WeirContext {
-    /// Assignments are not applied here: a blocking job first resolves where
-    /// each partition starts (committed offset, else the reset policy), then
-    /// assigns with explicit offsets, so "latest" means latest when the
-    /// consumer reports ready, not whenever librdkafka gets to it.
+    /// Runs on the consumer's own thread (see `poller`), so it may block: an
+    /// assignment is applied with explicit offsets — the committed ones, else
+    /// the reset policy's, looked up now — so "latest" means latest when the
+    /// group handed the partition over, whether or not the application is
+    /// reading at that moment.
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
-        let revoked = partitions(tpl);
-        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        let changed = partitions(tpl);
+        let event = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            self.shared.mark_connected();
+            match self.apply(consumer, &changed, cooperative) {
+                Ok(()) => Event::Ready { partitions: changed },
+                Err(err) => Event::Fatal(err),
+            }
+        } else {
+            self.record_starts(consumer, &changed);
+            // Revocation, or a rebalance error: give the partitions up.
+            let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+            match result {
+                Ok(()) => Event::Revoked { partitions: cooperative.then_some(changed) },
+                Err(err) => Event::Fatal(crate::error::failed("giving up partitions", &err)),
+            }
+        };
+        self.shared.push(event);
+    }
+}
+
+impl WeirContext {
+    /// Assigns `partitions` from their resolved starts.
+    fn apply(&self, consumer: &BaseConsumer<Self>, partitions: &[Partition], cooperative: bool) -> Result<(), BackendError> {
+        let starts = crate::jobs::starts(consumer, partitions, self.reset, true, self.timeout)?;
+        let mut offsets = Vec::with_capacity(starts.len());
+        {
+            let mut state = self.shared.lock();
+            for (partition, at, from_reset) in starts {
+                if from_reset {
+                    state.unrecorded.insert(partition.clone(), at);
+                }
+                offsets.push((partition, at));
+            }
+        }
+        let tpl = crate::jobs::tpl_of(&offsets)?;
+        let result = if cooperative { consumer.incremental_assign(&tpl) } else { consumer.assign(&tpl) };
+        result.map_err(|err| crate::error::failed("assigning partitions", &err))
+    }
+
+    /// A partition handed over before this member committed anything would
+    /// make its next owner start at the *new* latest offset, skipping what
+    /// was produced in between. Recording where this member started (the
+    /// reset policy's offset, before any message it delivered) keeps the
+    /// group's starting point; it marks nothing as processed.
+    fn record_starts(&self, consumer: &BaseConsumer<Self>, revoked: &[Partition]) {
         let starts: Vec<(Partition, i64)> = {
             let mut state = self.shared.lock();
-            state.generation += 1;
-            if assign {
-                Vec::new()
-            } else {
-                revoked.iter().filter_map(|p| state.unrecorded.remove(p).map(|at| (p.clone(), at))).collect()
-            }
+            revoked.iter().filter_map(|p| state.unrecorded.remove(p).map(|at| (p.clone(), at))).collect()
         };
-        if !starts.is_empty() {
-            // A partition handed over before this member committed anything
-            // would make its next owner start at the *new* latest offset,
-            // skipping what was produced in between. Recording where this
-            // member started (the reset policy's offset, before any message it
-            // delivered) keeps the group's starting point; it marks nothing as
-            // processed. This runs on the consumer's own thread, so it may block.
-            let mut record = TopicPartitionList::new();
-            for ((topic, partition), at) in &starts {
-                let _ = record.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*at));
-            }
-            let _ = consumer.commit(&record, rdkafka::consumer::CommitMode::Sync);
+        if starts.is_empty() {
+            return;
         }
-        let mut state = self.shared.lock();
-        let waker = if assign {
-            state.connected = true;
-            let generation = state.generation;
-            state.push(Event::Assigned { generation, partitions: revoked })
-        } else {
-            // Revocation, or a rebalance error: give the partitions up now,
-            // under the lock, so a resolution in flight cannot re-assign them.
-            let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
-            if let Err(err) = result {
-                let message = format!("giving up partitions failed: {err}");
-                state.push(Event::Fatal(BackendError::new(BACKEND, BackendErrorKind::Broker, message)));
-            }
-            state.push(Event::Revoked { partitions: cooperative.then_some(revoked) })
-        };
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
+        if let Ok(record) = crate::jobs::tpl_of(&starts) {
+            // Best effort: if the group refuses it, the next owner applies the reset policy.
+            let _ = consumer.commit(&record, rdkafka::consumer::CommitMode::Sync);
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use weir_core::{BackendError, BackendErrorKind, CommitId, Epoch, SeqPos, StreamShard, Target};
 
@@ -20,7 +20,7 @@ fn shared(consumer: &Rd) -> &crate::context::Shared {
     &consumer.context().shared
 }
 
-fn tpl_of(partitions: &[(Partition, i64)]) -> Result<TopicPartitionList, BackendError> {
+pub(crate) fn tpl_of(partitions: &[(Partition, i64)]) -> Result<TopicPartitionList, BackendError> {
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), offset) in partitions {
         tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
@@ -30,7 +30,7 @@ fn tpl_of(partitions: &[(Partition, i64)]) -> Result<TopicPartitionList, Backend
 }
 
 /// The low or high watermark of a partition.
-fn watermark(consumer: &Rd, (topic, partition): &Partition, low: bool, timeout: Duration) -> Result<i64, BackendError> {
+fn watermark(consumer: &BaseConsumer<WeirContext>, (topic, partition): &Partition, low: bool, timeout: Duration) -> Result<i64, BackendError> {
     let (lo, hi) = consumer
         .fetch_watermarks(topic, *partition, timeout)
         .map_err(|err| failed(&format!("reading the offsets of {topic}/{partition}"), &err))?;
@@ -39,7 +39,7 @@ fn watermark(consumer: &Rd, (topic, partition): &Partition, low: bool, timeout: 
 
 /// Where each partition goes for `target`.
 pub(crate) fn resolve(
-    consumer: &Rd,
+    consumer: &BaseConsumer<WeirContext>,
     partitions: &[Partition],
     target: Target,
     timeout: Duration,
@@ -79,8 +79,8 @@ pub(crate) fn resolve(
 
 /// Where each newly assigned partition starts: its committed offset, else the reset policy.
 /// The flag says whether the start came from the reset policy.
-fn starts(
-    consumer: &Rd,
+pub(crate) fn starts(
+    consumer: &BaseConsumer<WeirContext>,
     partitions: &[Partition],
     reset: OffsetReset,
     group: bool,
@@ -102,37 +102,6 @@ fn starts(
             _ => Ok((p.clone(), watermark(consumer, p, reset == OffsetReset::Earliest, timeout)?, true)),
         })
         .collect()
-}
-
-/// Resolves a group assignment of `generation`, then assigns it with explicit
-/// offsets unless a newer rebalance came in meanwhile.
-pub(crate) fn resolve_assignment(consumer: Rd, generation: u64, partitions: Vec<Partition>, reset: OffsetReset, timeout: Duration) {
-    let outcome = starts(&consumer, &partitions, reset, true, timeout);
-    let mut state = shared(&consumer).lock();
-    if state.generation != generation {
-        return;
-    }
-    let applied = outcome.and_then(|starts| {
-        for (partition, at, from_reset) in &starts {
-            if *from_reset {
-                state.unrecorded.insert(partition.clone(), *at);
-            }
-        }
-        let offsets: Vec<(Partition, i64)> = starts.into_iter().map(|(p, at, _)| (p, at)).collect();
-        let tpl = tpl_of(&offsets)?;
-        let result = if matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative) {
-            consumer.incremental_assign(&tpl)
-        } else {
-            consumer.assign(&tpl)
-        };
-        result.map_err(|err| failed("assigning partitions", &err))
-    });
-    let waker = match applied {
-        Ok(()) => state.push(Event::Ready { partitions }),
-        Err(err) => state.push(Event::Fatal(err)),
-    };
-    drop(state);
-    waker.into_iter().for_each(|w| w.wake());
 }
 
 /// The partitions of `topics`. Asking for a topic's metadata also makes it if
@@ -206,28 +175,33 @@ pub(crate) fn position(
         if !manual && tpl.count() == 0 {
             return Ok(());
         }
-        // Rebalance callbacks run inside the poll thread's gate, so they
-        // cannot interleave with this either; the state lock is only taken
-        // briefly, never across the (fetcher-bound) assign or seek.
-        shared(&consumer).barrier(|| {
-            if superseded(&consumer) {
-                return Ok(());
-            }
-            if manual {
-                consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
-            } else {
-                consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
-            }
-            let mut state = shared(&consumer).lock();
-            state.applied = Some(epoch);
-            // Messages taken under the old position are stale now.
-            state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
+        if superseded(&consumer) {
+            return Ok(());
+        }
+        let starts: Vec<(Partition, i64)> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(at) => Some(((e.topic().to_owned(), e.partition()), at)),
+                _ => None,
+            })
+            .collect();
+        if manual {
+            consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
+        } else {
+            consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
+        }
+        let mut state = shared(&consumer).lock();
+        state.applied = Some(epoch);
+        // Messages taken under the old position are stale now. librdkafka
+        // drops outdated ones itself once assign or seek returned.
+        state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
+        for (partition, at) in starts {
             // An explicit position replaces the reset policy's start.
-            partitions.iter().for_each(|p| {
-                state.unrecorded.remove(p);
-            });
-            Ok(())
-        })
+            state.unrecorded.remove(&partition);
+            state.restart.insert(partition, at);
+        }
+        Ok(())
     });
     shared(&consumer).mark_connected();
     shared(&consumer).push(Event::Positioned(epoch, result));

@@ -142,7 +142,12 @@ impl Streamer for KafkaStreamer {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         let shared = Arc::new(Shared::default());
-        let context = WeirContext { shared: shared.clone(), servers: self.servers.clone() };
+        let context = WeirContext {
+            shared: shared.clone(),
+            servers: self.servers.clone(),
+            reset: self.options.auto_offset_reset.unwrap_or(OffsetReset::Latest),
+            timeout: self.options.connect_timeout,
+        };
         let rd: BaseConsumer<WeirContext> = config
             .create_with_context(context)
             .map_err(|err| StreamerError::from(KafkaError::Config(err.to_string())))?;

@@ -34,12 +34,20 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
     while !shared.stop.load(Ordering::Acquire) {
         // Per-partition errors are retried by librdkafka; fatal ones arrive
         // through the error callback.
-        let gate = shared.gate();
         let Some(Ok(borrowed)) = rd.poll(STOP_CHECK) else { continue };
         let Some(message) = convert(options, &borrowed) else { continue };
+        let partition = (borrowed.topic().to_owned(), borrowed.partition());
+        let offset = borrowed.offset();
         drop(borrowed);
         let waker = {
             let mut state = shared.lock();
+            match state.restart.get(&partition) {
+                Some(start) if offset < *start => continue,
+                Some(_) => {
+                    state.restart.remove(&partition);
+                }
+                None => {}
+            }
             state.connected = true;
             state.messages.push(message);
             if state.messages.len() >= limit && !state.held {
@@ -51,7 +59,6 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
             }
             state.take_waker()
         };
-        drop(gate);
         if let Some(waker) = waker {
             waker.wake();
         }
