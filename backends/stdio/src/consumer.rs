@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use weir_core::backend::ConsumerBackend;
-use weir_core::{Command, ConsumerCore, Message};
+use weir_core::{Command, ConsumerCore, Message, ShardId};
 
 use crate::hub::{ConsumerId, Hub, Input};
 
@@ -16,12 +16,14 @@ pub struct StdioConsumer {
     hub: Arc<Hub>,
     id: ConsumerId,
     inbox: VecDeque<Message>,
+    /// Set until the first input round reports the assignment: shard 0 of every stream.
+    unannounced: bool,
     ended: bool,
 }
 
 impl StdioConsumer {
     pub(crate) fn new(hub: Arc<Hub>, id: ConsumerId) -> Self {
-        Self { hub, id, inbox: VecDeque::new(), ended: false }
+        Self { hub, id, inbox: VecDeque::new(), unannounced: true, ended: false }
     }
 }
 
@@ -42,6 +44,12 @@ impl ConsumerBackend for StdioConsumer {
     }
 
     fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+        if self.unannounced {
+            self.unannounced = false;
+            let shards: Vec<_> = core.streams().iter().map(|key| (key.clone(), ShardId::ZERO)).collect();
+            core.handle_assignment(now, shards);
+            return Poll::Ready(());
+        }
         if self.ended {
             return Poll::Pending;
         }
