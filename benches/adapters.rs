@@ -16,7 +16,8 @@ const MESSAGES: u64 = 100_000;
 /// A broker holding `MESSAGES` messages of 256 bytes, private to one benchmark.
 fn loaded<R: Runtime>() -> weir::Streamer<R> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let streamer = weir::connect::<R>(&format!("sim://bench-{}", NEXT.fetch_add(1, Ordering::Relaxed))).unwrap();
+    let streamer =
+        weir::connect::<R>(&format!("sim://bench-{}", NEXT.fetch_add(1, Ordering::Relaxed))).unwrap();
     let key = StreamKey::new("bench").unwrap();
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
     let payload = weir::Payload::from(vec![b'x'; 256]);
@@ -48,7 +49,11 @@ async fn with_stream<R: Runtime>(streamer: &weir::Streamer<R>) {
     }
 }
 
-fn bench_runtime<R: Runtime>(c: &mut Criterion, name: &str, run: impl Fn(std::pin::Pin<&mut dyn Future<Output = ()>>)) {
+fn bench_runtime<R: Runtime>(
+    c: &mut Criterion,
+    name: &str,
+    run: impl Fn(std::pin::Pin<&mut dyn Future<Output = ()>>),
+) {
     let streamer = loaded::<R>();
     let mut group = c.benchmark_group(format!("adapters/{name}"));
     group.sample_size(10);

@@ -41,7 +41,8 @@ fn batch(key: &StreamKey) -> Vec<Message> {
     let payload = Payload::from(vec![b'x'; 256]);
     (0..BATCH as u64)
         .map(|i| {
-            let header = MessageHeader::new(key.clone(), ShardId((i % 4) as u32), SeqNo(i), Timestamp::UNIX_EPOCH);
+            let header =
+                MessageHeader::new(key.clone(), ShardId((i % 4) as u32), SeqNo(i), Timestamp::UNIX_EPOCH);
             Message::new(header, payload.clone())
         })
         .collect()

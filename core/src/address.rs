@@ -223,7 +223,8 @@ fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::
 impl StreamerUrl {
     fn write_params(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.params.is_empty() {
-            let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
+            let query: String =
+                url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.params).finish();
             write!(f, "?{query}")?;
         }
         Ok(())

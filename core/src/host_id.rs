@@ -63,7 +63,7 @@ pub fn container_in_cgroup(contents: &str) -> Option<String> {
     contents.lines().find_map(|line| {
         // hierarchy-id:controllers:path
         let path = line.splitn(3, ':').nth(2)?;
-        path.split('/').filter_map(container_segment).last()
+        path.rsplit('/').find_map(container_segment)
     })
 }
 
@@ -73,9 +73,7 @@ pub fn container_in_cgroup(contents: &str) -> Option<String> {
 pub fn container_in_mountinfo(contents: &str) -> Option<String> {
     const MARKERS: [&str; 4] = ["/containers/", "/sandboxes/", "io.containerd.", "/overlay-containers/"];
     contents.lines().filter(|line| MARKERS.iter().any(|m| line.contains(m))).find_map(|line| {
-        line.split_whitespace()
-            .flat_map(|field| field.split('/'))
-            .find_map(container_segment)
+        line.split_whitespace().flat_map(|field| field.split('/')).find_map(container_segment)
     })
 }
 
@@ -93,7 +91,8 @@ fn container_segment(segment: &str) -> Option<String> {
 /// The first MAC of a non-loopback interface that is not all zeros.
 pub fn first_mac(interfaces: &[(String, String)]) -> Option<String> {
     interfaces.iter().find_map(|(name, mac)| {
-        let digits: String = mac.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+        let digits: String =
+            mac.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
         let usable = name != "lo"
             && digits.len() == 12
             && digits.bytes().all(|b| b.is_ascii_hexdigit())
@@ -122,7 +121,8 @@ mod tests {
 
     #[test]
     fn cgroup_v1_docker() {
-        let text = format!("12:memory:/docker/{ID}\n11:cpu,cpuacct:/docker/{ID}\n1:name=systemd:/docker/{ID}\n");
+        let text =
+            format!("12:memory:/docker/{ID}\n11:cpu,cpuacct:/docker/{ID}\n1:name=systemd:/docker/{ID}\n");
         assert_eq!(container_in_cgroup(&text).as_deref(), Some(ID));
     }
 

@@ -13,6 +13,11 @@ pub trait Fixture {
     fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32);
     /// Whether the backend keeps history (rewind, seek, commits, RealTime starting at the end).
     fn keeps_history(&self) -> bool;
+    /// Whether the backend reports its assignment once the consumer is ready
+    /// (a real broker needs a moment for that, and the suite waits for it).
+    fn announces_assignment(&self) -> bool {
+        true
+    }
 }
 
 /// The simulated broker: a fresh named broker per fixture.
@@ -70,6 +75,11 @@ impl Fixture for Stdio {
     fn keeps_history(&self) -> bool {
         false
     }
+
+    fn announces_assignment(&self) -> bool {
+        // stdio's single shard needs no announcing: a consumer reads from the moment it exists.
+        false
+    }
 }
 
 /// Runs a test body on one runtime.
@@ -121,7 +131,9 @@ pub fn kafka_address() -> Option<String> {
             panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
         }
         _ => {
-            eprintln!("skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)");
+            eprintln!(
+                "skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)"
+            );
             None
         }
     }

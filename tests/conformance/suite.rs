@@ -67,7 +67,8 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
 /// produced next is what it reads. On a real broker joining a group or
 /// looking up the latest offsets takes a moment: wait (woken by the backend)
 /// until the core knows its assignment.
-async fn ready_consumer<R: Runtime>(
+async fn ready_consumer<R: Runtime, F: Fixture>(
+    fx: &F,
     streamer: &weir::Streamer<R>,
     streams: &[StreamKey],
     options: ConsumerOptions,
@@ -77,7 +78,7 @@ async fn ready_consumer<R: Runtime>(
         let mut next = consumer.next();
         assert!(std::pin::Pin::new(&mut next).poll(cx).is_pending(), "nothing was produced yet");
         drop(next);
-        if consumer.core().assignment().is_some() {
+        if !fx.announces_assignment() || consumer.core().assignment().is_some() {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -91,7 +92,8 @@ pub async fn next_delivers_in_order<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .await;
     produce(&streamer, &orders, numbered(0..10)).await;
     let got = take(&mut consumer, 10).await;
     assert_eq!(payloads(&got), numbered(0..10).collect::<Vec<_>>());
@@ -103,7 +105,8 @@ pub async fn stream_yields_messages<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .await;
     produce(&streamer, &orders, numbered(0..5)).await;
     let mut stream = pin!(consumer.stream());
     let mut got = Vec::new();
@@ -122,7 +125,8 @@ pub async fn realtime_starts_at_the_end<R: Runtime, F: Fixture>(fx: &F) {
     let orders = key("orders");
     produce(&streamer, &orders, numbered(0..3)).await;
     let mut consumer =
-        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .await;
     produce(&streamer, &orders, numbered(3..5)).await;
     let got = take(&mut consumer, 2).await;
     assert_eq!(payloads(&got), ["m3", "m4"]);
@@ -133,7 +137,8 @@ pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .await;
     if !fx.keeps_history() {
         let err = consumer.rewind(SeqPos::Beginning).await.unwrap_err();
         assert!(matches!(err, ConsumerError::Unsupported { operation: "rewind", .. }), "{err}");
@@ -238,7 +243,8 @@ pub async fn commit_refused_in_realtime<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .await;
     produce(&streamer, &orders, numbered(0..1)).await;
     let message = consumer.next().await.unwrap();
     let err = consumer.commit(&message.header).await.unwrap_err();
@@ -256,7 +262,7 @@ pub async fn resumable_resumes_after_commit<R: Runtime, F: Fixture>(fx: &F) {
         assert!(matches!(err, StreamerError::Options(OptionsError::Unsupported { .. })), "{err}");
         return;
     }
-    let mut first = ready_consumer(&streamer, std::slice::from_ref(&orders), resumable.clone()).await;
+    let mut first = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), resumable.clone()).await;
     produce(&streamer, &orders, numbered(0..5)).await;
     let got = take(&mut first, 3).await;
     first.commit(&got[2].header).await.expect("commit");
@@ -274,7 +280,7 @@ pub async fn commit_all_resumes_after_last_delivered<R: Runtime, F: Fixture>(fx:
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let resumable = options(ConsumerMode::Resumable, Some("commit-all-test"));
-    let mut first = ready_consumer(&streamer, std::slice::from_ref(&orders), resumable.clone()).await;
+    let mut first = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), resumable.clone()).await;
     produce(&streamer, &orders, numbered(0..6)).await;
     take(&mut first, 4).await;
     first.commit_all().await.expect("commit all");
@@ -300,8 +306,8 @@ pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
     let orders = key("orders");
     fx.create_stream(&streamer, &orders, 2);
     let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
-    let mut a = ready_consumer(&streamer, std::slice::from_ref(&orders), balanced.clone()).await;
-    let mut b = ready_consumer(&streamer, std::slice::from_ref(&orders), balanced).await;
+    let mut a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;
+    let mut b = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced).await;
     produce(&streamer, &orders, numbered(0..8)).await;
     let from_a = take(&mut a, 4).await;
     let from_b = take(&mut b, 4).await;
@@ -324,7 +330,8 @@ pub async fn dropped_next_loses_nothing<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let mut consumer =
-        ready_consumer(&streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).await;
+        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .await;
     for _ in 0..3 {
         let mut next = consumer.next();
         assert!(poll_once(&mut next).is_pending());

@@ -34,7 +34,8 @@ fn produce_then_consume_resumable() {
     let topic = format!("kafka://{address}/t?namespace={ns}&session.timeout.ms=6000");
     weir(&["produce", &topic], b"one\ntwo\nthree\n");
     let from_start = format!("{topic}&auto.offset.reset=earliest");
-    let out = weir(&["consume", &from_start, "--mode", "resumable", "--count", "3", "--format", "payload"], b"");
+    let out =
+        weir(&["consume", &from_start, "--mode", "resumable", "--count", "3", "--format", "payload"], b"");
     assert_eq!(lines(&out), ["one", "two", "three"]);
 }
 
@@ -42,23 +43,46 @@ fn produce_then_consume_resumable() {
 fn relay_stdio_to_kafka_and_back() {
     let address = broker!();
     let ns = namespace("relay");
-    let topic = format!("kafka://{address}/r?namespace={ns}&session.timeout.ms=6000&auto.offset.reset=earliest");
+    let topic =
+        format!("kafka://{address}/r?namespace={ns}&session.timeout.ms=6000&auto.offset.reset=earliest");
     weir(&["relay", "--input", "stdio:///in", "--output", &topic], b"[in] a\n[in] b\n");
     let out = weir(
-        &["consume", &topic, "--mode", "load-balanced", "--group", "g", "--count", "2", "--format", "payload"],
+        &[
+            "consume",
+            &topic,
+            "--mode",
+            "load-balanced",
+            "--group",
+            "g",
+            "--count",
+            "2",
+            "--format",
+            "payload",
+        ],
         b"",
     );
     assert_eq!(lines(&out), ["a", "b"]);
     // Kafka to stdio: the relay runs until stopped; read two lines, then stop it.
     let mut relay = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["relay", "--input", &topic, "--output", "stdio:///out", "--mode", "load-balanced", "--group", "g2"])
+        .args([
+            "relay",
+            "--input",
+            &topic,
+            "--output",
+            "stdio:///out",
+            "--mode",
+            "load-balanced",
+            "--group",
+            "g2",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let stdout = relay.stdout.take().unwrap();
-    let got: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(stdout)).take(2).map(Result::unwrap).collect();
+    let got: Vec<String> =
+        std::io::BufRead::lines(std::io::BufReader::new(stdout)).take(2).map(Result::unwrap).collect();
     relay.kill().unwrap();
     relay.wait().unwrap();
     assert_eq!(got.len(), 2);

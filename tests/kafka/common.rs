@@ -20,7 +20,9 @@ pub fn address() -> Option<String> {
             panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
         }
         _ => {
-            eprintln!("skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)");
+            eprintln!(
+                "skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)"
+            );
             None
         }
     }
@@ -73,7 +75,11 @@ pub fn create_stream(streamer: &Streamer, key: &StreamKey, shards: u32) {
 }
 
 /// Produces `payloads`, each at its timestamp if given, and waits until stored.
-pub fn produce(streamer: &Streamer, key: &StreamKey, payloads: impl IntoIterator<Item = (String, Option<Timestamp>)>) {
+pub fn produce(
+    streamer: &Streamer,
+    key: &StreamKey,
+    payloads: impl IntoIterator<Item = (String, Option<Timestamp>)>,
+) {
     let mut producer = streamer.create_producer(ProducerOptions::default()).expect("producer");
     let receipts: Vec<_> =
         payloads.into_iter().map(|(payload, at)| producer.send_at(key, payload, at).expect("send")).collect();

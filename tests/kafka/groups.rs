@@ -10,7 +10,9 @@ use crate::common::*;
 
 fn balanced(streamer: &Streamer, key: &weir::StreamKey, n: usize) -> Vec<Consumer> {
     let options = options(ConsumerMode::LoadBalanced, Some("workers"));
-    (0..n).map(|_| streamer.create_consumer(std::slice::from_ref(key), options.clone()).expect("consumer")).collect()
+    (0..n)
+        .map(|_| streamer.create_consumer(std::slice::from_ref(key), options.clone()).expect("consumer"))
+        .collect()
 }
 
 /// Each member takes every message of its partitions, and together they take all.
@@ -126,7 +128,7 @@ fn resumable_auto_commit_is_the_cores() {
         }
         drop(next);
         match first.core().committed().next() {
-            Some((_, seq)) if seq == SeqNo(3) => std::task::Poll::Ready(()),
+            Some((_, SeqNo(3))) => std::task::Poll::Ready(()),
             _ => std::task::Poll::Pending,
         }
     }));

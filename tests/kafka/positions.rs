@@ -20,8 +20,9 @@ fn seek_to_the_middle_delivers_exactly_what_is_at_or_after_it() {
     create_stream(&streamer, &orders, 1);
     let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
     produce(&streamer, &orders, (0..10u32).map(|i| (format!("m{i}"), at(base, u64::from(i)))));
-    let mut consumer =
-        streamer.create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     // Exactly at m4's timestamp: m4 is included, m3 is not.
     weir::block_on(consumer.seek(at(base, 4).unwrap())).expect("seek");
     let got = take(&mut consumer, 6);
@@ -40,8 +41,9 @@ fn seek_between_timestamps_over_partitions() {
     create_stream(&streamer, &orders, 2);
     let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
     produce(&streamer, &orders, (0..10u32).map(|i| (format!("m{i}"), at(base, u64::from(i)))));
-    let mut consumer =
-        streamer.create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     consumer.assign(orders.clone(), ShardId(0)).unwrap();
     consumer.assign(orders.clone(), ShardId(1)).unwrap();
     weir::block_on(consumer.seek(base.saturating_add(Duration::from_millis(4_500)))).expect("seek");
@@ -55,8 +57,9 @@ fn rewind_at_applies_to_every_assigned_partition() {
     let orders = key("orders");
     create_stream(&streamer, &orders, 2);
     produce(&streamer, &orders, numbered(0..8)); // shard 0: m0 m2 m4 m6, shard 1: m1 m3 m5 m7
-    let mut consumer =
-        streamer.create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     consumer.assign(orders.clone(), ShardId(0)).unwrap();
     consumer.assign(orders.clone(), ShardId(1)).unwrap();
     weir::block_on(consumer.rewind(SeqPos::At(SeqNo(2)))).expect("rewind");
@@ -64,10 +67,7 @@ fn rewind_at_applies_to_every_assigned_partition() {
     let mut seen: Vec<(u32, u64, String)> =
         got.iter().map(|m| (m.shard().0, m.seq().0, m.payload.as_str().unwrap().to_owned())).collect();
     seen.sort();
-    assert_eq!(
-        seen,
-        [(0, 2, "m4".into()), (0, 3, "m6".into()), (1, 2, "m5".into()), (1, 3, "m7".into())]
-    );
+    assert_eq!(seen, [(0, 2, "m4".into()), (0, 3, "m6".into()), (1, 2, "m5".into()), (1, 3, "m7".into())]);
 }
 
 #[test]
@@ -78,8 +78,9 @@ fn a_dropped_seek_leaves_the_consumer_usable() {
     create_stream(&streamer, &orders, 1);
     let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
     produce(&streamer, &orders, (0..6u32).map(|i| (format!("m{i}"), at(base, u64::from(i)))));
-    let mut consumer =
-        streamer.create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None)).unwrap();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
     for target in [1, 3, 2] {
         // Polled once, so its blocking job is under way, then dropped.
         let mut seek = Box::pin(consumer.seek(at(base, target).unwrap()));
@@ -99,7 +100,8 @@ fn a_dead_address_fails_clearly_within_the_connect_timeout() {
     for mode in [ConsumerMode::RealTime, ConsumerMode::Resumable] {
         let group = (mode != ConsumerMode::RealTime).then_some("dead");
         let started = Instant::now();
-        let mut consumer = streamer.create_consumer(std::slice::from_ref(&orders), options(mode, group)).unwrap();
+        let mut consumer =
+            streamer.create_consumer(std::slice::from_ref(&orders), options(mode, group)).unwrap();
         let err = consumer.next_blocking().expect_err("no broker");
         let elapsed = started.elapsed();
         match &err {

@@ -24,7 +24,8 @@ impl KafkaStreamer {
         let new = NewTopic::new(&topic, partitions, TopicReplication::Fixed(-1));
         let timeout = self.options().connect_timeout;
         let options = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
-        let results = admin.create_topics([&new], &options).await.map_err(|err| failed("creating a topic", &err))?;
+        let results =
+            admin.create_topics([&new], &options).await.map_err(|err| failed("creating a topic", &err))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

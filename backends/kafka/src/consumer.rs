@@ -93,9 +93,6 @@ impl KafkaConsumer {
     }
 
     fn feed_event(&mut self, event: Event, now: Instant, core: &mut ConsumerCore) {
-        if std::env::var_os("WEIR_KAFKA_DEBUG").is_some() {
-            eprintln!("[{:?}] event {event:?}", std::thread::current().id());
-        }
         match event {
             Event::Revoked { partitions } => {
                 match partitions {
@@ -140,7 +137,8 @@ impl ConsumerBackend for KafkaConsumer {
                     partitions.into_iter().filter(|p| self.assigned.contains(p)).collect()
                 };
                 let targets = (partitions, shards);
-                self.jobs.push_back(Box::new(move || jobs::position(rd, epoch, targets, target, manual, timeout)));
+                self.jobs
+                    .push_back(Box::new(move || jobs::position(rd, epoch, targets, target, manual, timeout)));
             }
             Command::Commit { id, offsets } => {
                 let offsets = offsets

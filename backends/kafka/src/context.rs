@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Tells the poll thread to stop.
     pub(crate) stop: AtomicBool,
+    /// Serialises the jobs that choose positions (the first assignment,
+    /// rewinds, seeks), so an older one cannot apply after a newer one.
+    pub(crate) positioning: Mutex<()>,
 }
 
 impl Shared {
@@ -85,6 +88,12 @@ impl Shared {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// Holds `positioning` while `f` runs.
+    pub(crate) fn positioning<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _serial = self.positioning.lock().unwrap_or_else(PoisonError::into_inner);
+        f()
     }
 
     pub(crate) fn set_waker(&self, waker: &Waker) {
@@ -168,7 +177,12 @@ impl ConsumerContext for WeirContext {
 
 impl WeirContext {
     /// Assigns `partitions` from their resolved starts.
-    fn apply(&self, consumer: &BaseConsumer<Self>, partitions: &[Partition], cooperative: bool) -> Result<(), BackendError> {
+    fn apply(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: &[Partition],
+        cooperative: bool,
+    ) -> Result<(), BackendError> {
         let starts = crate::jobs::starts(consumer, partitions, self.reset, true, self.timeout)?;
         let mut offsets = Vec::with_capacity(starts.len());
         {

@@ -39,7 +39,9 @@ pub(crate) fn kind_of(err: &rdkafka::error::KafkaError) -> BackendErrorKind {
     use rdkafka::types::RDKafkaErrorCode as Code;
     match err.rdkafka_error_code() {
         Some(Code::OperationTimedOut | Code::RequestTimedOut) => BackendErrorKind::Timeout,
-        Some(Code::AllBrokersDown | Code::BrokerTransportFailure | Code::Resolve) => BackendErrorKind::Connect,
+        Some(Code::AllBrokersDown | Code::BrokerTransportFailure | Code::Resolve) => {
+            BackendErrorKind::Connect
+        }
         _ => BackendErrorKind::Broker,
     }
 }

@@ -30,7 +30,12 @@ pub(crate) fn tpl_of(partitions: &[(Partition, i64)]) -> Result<TopicPartitionLi
 }
 
 /// The low or high watermark of a partition.
-fn watermark(consumer: &BaseConsumer<WeirContext>, (topic, partition): &Partition, low: bool, timeout: Duration) -> Result<i64, BackendError> {
+fn watermark(
+    consumer: &BaseConsumer<WeirContext>,
+    (topic, partition): &Partition,
+    low: bool,
+    timeout: Duration,
+) -> Result<i64, BackendError> {
     let (lo, hi) = consumer
         .fetch_watermarks(topic, *partition, timeout)
         .map_err(|err| failed(&format!("reading the offsets of {topic}/{partition}"), &err))?;
@@ -47,7 +52,11 @@ pub(crate) fn resolve(
     match target {
         Target::Seq(SeqPos::At(seq)) => {
             let offset = i64::try_from(seq.0).map_err(|_| {
-                BackendError::new(BACKEND, BackendErrorKind::Broker, format!("sequence {} is past kafka's offsets", seq.0))
+                BackendError::new(
+                    BACKEND,
+                    BackendErrorKind::Broker,
+                    format!("sequence {} is past kafka's offsets", seq.0),
+                )
             })?;
             Ok(partitions.iter().map(|p| (p.clone(), offset)).collect())
         }
@@ -91,7 +100,11 @@ pub(crate) fn starts(
         for (topic, partition) in partitions {
             query.add_partition(topic, *partition);
         }
-        Some(consumer.committed_offsets(query, timeout).map_err(|err| failed("reading committed offsets", &err))?)
+        Some(
+            consumer
+                .committed_offsets(query, timeout)
+                .map_err(|err| failed("reading committed offsets", &err))?,
+        )
     } else {
         None
     };
@@ -106,7 +119,11 @@ pub(crate) fn starts(
 
 /// The partitions of `topics`. Asking for a topic's metadata also makes it if
 /// it does not exist (`allow.auto.create.topics`), like producing to it does.
-fn partitions_of(consumer: &Rd, topics: &[String], timeout: Duration) -> Result<Vec<Partition>, BackendError> {
+fn partitions_of(
+    consumer: &Rd,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<Partition>, BackendError> {
     let mut partitions = Vec::new();
     for topic in topics {
         let metadata = consumer
@@ -135,28 +152,31 @@ pub(crate) fn subscribe(consumer: Rd, topics: Vec<String>, timeout: Duration) {
 pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, timeout: Duration) {
     let outcome = (|| {
         let partitions = partitions_of(&consumer, &topics, timeout)?;
-        let offsets: Vec<(Partition, i64)> =
-            starts(&consumer, &partitions, reset, false, timeout)?.into_iter().map(|(p, at, _)| (p, at)).collect();
+        let offsets: Vec<(Partition, i64)> = starts(&consumer, &partitions, reset, false, timeout)?
+            .into_iter()
+            .map(|(p, at, _)| (p, at))
+            .collect();
         Ok::<_, BackendError>((partitions, tpl_of(&offsets)?))
     })();
-    let mut state = shared(&consumer).lock();
-    if state.applied.is_some() {
-        // A rewind or seek chose the assignment already.
-        return;
-    }
-    let applied = outcome.and_then(|(partitions, tpl)| {
-        consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
-        Ok(partitions)
-    });
-    let waker = match applied {
-        Ok(partitions) => {
-            state.applied = Some(Epoch(0));
-            state.push(Event::Ready { partitions })
+    let pushed = shared(&consumer).positioning(|| {
+        if shared(&consumer).lock().applied.is_some() {
+            // A rewind or seek chose the assignment already.
+            return None;
         }
-        Err(err) => state.push(Event::Fatal(err)),
-    };
-    drop(state);
-    waker.into_iter().for_each(|w| w.wake());
+        let applied = outcome.and_then(|(partitions, tpl)| {
+            consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
+            Ok(partitions)
+        });
+        let mut state = shared(&consumer).lock();
+        Some(match applied {
+            Ok(partitions) => {
+                state.applied = Some(Epoch(0));
+                state.push(Event::Ready { partitions })
+            }
+            Err(err) => state.push(Event::Fatal(err)),
+        })
+    });
+    pushed.flatten().into_iter().for_each(|w| w.wake());
 }
 
 /// Moves `partitions` to `target`: a new manual assignment, or seeks within
@@ -175,33 +195,35 @@ pub(crate) fn position(
         if !manual && tpl.count() == 0 {
             return Ok(());
         }
-        if superseded(&consumer) {
-            return Ok(());
-        }
-        let starts: Vec<(Partition, i64)> = tpl
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(at) => Some(((e.topic().to_owned(), e.partition()), at)),
-                _ => None,
-            })
-            .collect();
-        if manual {
-            consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
-        } else {
-            consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
-        }
-        let mut state = shared(&consumer).lock();
-        state.applied = Some(epoch);
-        // Messages taken under the old position are stale now. librdkafka
-        // drops outdated ones itself once assign or seek returned.
-        state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
-        for (partition, at) in starts {
-            // An explicit position replaces the reset policy's start.
-            state.unrecorded.remove(&partition);
-            state.restart.insert(partition, at);
-        }
-        Ok(())
+        shared(&consumer).positioning(|| {
+            if superseded(&consumer) {
+                return Ok(());
+            }
+            let starts: Vec<(Partition, i64)> = tpl
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(at) => Some(((e.topic().to_owned(), e.partition()), at)),
+                    _ => None,
+                })
+                .collect();
+            if manual {
+                consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
+            } else {
+                consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
+            }
+            let mut state = shared(&consumer).lock();
+            state.applied = Some(epoch);
+            // Messages taken under the old position are stale now; librdkafka
+            // drops outdated ones itself once assign or seek returned.
+            state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
+            for (partition, at) in starts {
+                // An explicit position replaces the reset policy's start.
+                state.unrecorded.remove(&partition);
+                state.restart.insert(partition, at);
+            }
+            Ok(())
+        })
     });
     shared(&consumer).mark_connected();
     shared(&consumer).push(Event::Positioned(epoch, result));

@@ -49,8 +49,8 @@ use rdkafka::consumer::BaseConsumer;
 use weir_core::backend::Streamer;
 use weir_core::consumer::Capabilities;
 use weir_core::{
-    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, StreamerError, StreamerUrl,
-    UrlError,
+    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, StreamerError,
+    StreamerUrl, UrlError,
 };
 
 use crate::context::Shared;
@@ -98,7 +98,11 @@ impl KafkaStreamer {
                 let nanos = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos());
-                format!("weir-realtime-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+                format!(
+                    "weir-realtime-{}-{nanos}-{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                )
             }
             (_, Some(group)) => group.name().to_owned(),
             (_, None) => {

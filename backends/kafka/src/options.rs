@@ -167,7 +167,9 @@ impl KafkaOptions {
                 reason,
             };
             if !name.contains('.') {
-                return Err(bad("unknown parameter; kafka takes librdkafka settings like socket.timeout.ms".into()));
+                return Err(bad(
+                    "unknown parameter; kafka takes librdkafka settings like socket.timeout.ms".into()
+                ));
             }
             options.set(name.clone(), value.clone()).map_err(|err| bad(err.to_string()))?;
         }
@@ -178,7 +180,10 @@ impl KafkaOptions {
     pub(crate) fn client_config(&self, servers: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         let millis = |d: Duration| d.as_millis().to_string();
-        config.set("socket.connection.setup.timeout.ms", millis(self.connect_timeout.max(Duration::from_secs(1))));
+        config.set(
+            "socket.connection.setup.timeout.ms",
+            millis(self.connect_timeout.max(Duration::from_secs(1))),
+        );
         let optional = [
             ("security.protocol", self.security_protocol.clone()),
             ("sasl.mechanisms", self.sasl_mechanism.clone()),
@@ -243,8 +248,8 @@ mod tests {
 
     #[test]
     fn auto_commit_interval_reaches_the_core_options() {
-        let mut kafka = KafkaOptions::default();
-        kafka.auto_commit_interval = Some(Duration::from_millis(250));
+        let kafka =
+            KafkaOptions { auto_commit_interval: Some(Duration::from_millis(250)), ..Default::default() };
         let mut options = ConsumerOptions::new(weir_core::ConsumerMode::Resumable);
         kafka.apply_to(&mut options);
         assert_eq!(options.auto_commit(), Some(Duration::from_millis(250)));

@@ -25,7 +25,9 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Starts the thread; it ends once `stop` is set, dropping its handle.
 pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io::Result<()> {
-    std::thread::Builder::new().name("weir-kafka-consumer".into()).spawn(move || serve(&rd, &options, limit))?;
+    std::thread::Builder::new()
+        .name("weir-kafka-consumer".into())
+        .spawn(move || serve(&rd, &options, limit))?;
     Ok(())
 }
 

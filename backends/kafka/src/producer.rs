@@ -10,7 +10,8 @@ use rdkafka::producer::{BaseRecord, Partitioner, Producer as _, ProducerContext,
 use rdkafka::ClientContext;
 use weir_core::backend::{ProducerBackend, Receipt, ReceiptSender};
 use weir_core::{
-    BackendError, BackendErrorKind, MessageHeader, Payload, ProducerError, SeqNo, ShardId, StreamKey, Timestamp,
+    BackendError, BackendErrorKind, MessageHeader, Payload, ProducerError, SeqNo, ShardId, StreamKey,
+    Timestamp,
 };
 
 use crate::error::{failed, BACKEND};
@@ -34,7 +35,13 @@ impl ClientContext for ProducerState {}
 /// Spreads messages over a topic's partitions in turn, like the simulator,
 /// so a stream's shards fill evenly and predictably.
 impl Partitioner for ProducerState {
-    fn partition(&self, topic: &str, _key: Option<&[u8]>, count: i32, _available: impl Fn(i32) -> bool) -> i32 {
+    fn partition(
+        &self,
+        topic: &str,
+        _key: Option<&[u8]>,
+        count: i32,
+        _available: impl Fn(i32) -> bool,
+    ) -> i32 {
         let mut turns = self.round_robin.lock().unwrap_or_else(PoisonError::into_inner);
         let turn = turns.entry(topic.to_owned()).or_insert(0);
         let partition = i32::try_from(*turn % u64::try_from(count.max(1)).unwrap_or(1)).unwrap_or(0);
@@ -76,12 +83,14 @@ fn header(
     offset: i64,
     millis: Option<i64>,
 ) -> Result<MessageHeader, ProducerError> {
-    let odd = |what: String| ProducerError::Backend(BackendError::new(BACKEND, BackendErrorKind::Broker, what));
+    let odd =
+        |what: String| ProducerError::Backend(BackendError::new(BACKEND, BackendErrorKind::Broker, what));
     let key = topic.strip_prefix(namespace).and_then(|key| StreamKey::new(key).ok());
     let key = key.ok_or_else(|| odd(format!("stored in unexpected topic {topic:?}")))?;
     let shard = u32::try_from(partition).map_err(|_| odd(format!("stored in partition {partition}")))?;
     let seq = u64::try_from(offset).map_err(|_| odd(format!("stored at offset {offset}")))?;
-    let timestamp = millis.and_then(|ms| Timestamp::from_unix_millis(ms).ok()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let timestamp =
+        millis.and_then(|ms| Timestamp::from_unix_millis(ms).ok()).unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(MessageHeader::new(key, ShardId(shard), SeqNo(seq), timestamp))
 }
 
@@ -92,7 +101,10 @@ pub struct KafkaProducer {
 }
 
 impl KafkaProducer {
-    pub(crate) fn new(config: &rdkafka::ClientConfig, options: Arc<KafkaOptions>) -> Result<Self, BackendError> {
+    pub(crate) fn new(
+        config: &rdkafka::ClientConfig,
+        options: Arc<KafkaOptions>,
+    ) -> Result<Self, BackendError> {
         let state = ProducerState {
             in_flight: Mutex::default(),
             round_robin: Mutex::default(),
@@ -109,7 +121,12 @@ impl KafkaProducer {
 }
 
 impl ProducerBackend for KafkaProducer {
-    fn send(&mut self, key: &StreamKey, payload: Payload, timestamp: Option<Timestamp>) -> Result<Receipt, ProducerError> {
+    fn send(
+        &mut self,
+        key: &StreamKey,
+        payload: Payload,
+        timestamp: Option<Timestamp>,
+    ) -> Result<Receipt, ProducerError> {
         let topic = self.options.topic(key.name());
         let (receipt, sender) = Receipt::pending();
         let mut record: BaseRecord<'_, [u8], [u8], Box<ReceiptSender>> =

@@ -1,5 +1,8 @@
 //! The pure broker on its own: group protocol, deaths, restarts, faults.
 
+// Test helpers, not #[test] functions: the test-only allowance does not reach them.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use weir_core::{ConsumerGroup, Payload, SeqNo, ShardId, StreamKey, StreamShard};
@@ -123,7 +126,7 @@ fn same_seed_same_faults() {
         b.record_events(true);
         let (t, g) = (key("t"), group("g"));
         b.create_stream(&t, 3);
-        let mut members = vec![b.join(&g, std::slice::from_ref(&t)), b.join(&g, std::slice::from_ref(&t))];
+        let mut members = [b.join(&g, std::slice::from_ref(&t)), b.join(&g, std::slice::from_ref(&t))];
         for i in 0..50 {
             b.produce(&t, Payload::new(format!("m{i}")), None);
             for member in members.iter_mut() {

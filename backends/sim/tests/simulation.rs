@@ -1,6 +1,9 @@
 //! Application-style tasks (`next().await` loops) on the stepping driver:
 //! no runtime, virtual time, seeded faults, same seed → same trace.
 
+// Test helpers, not #[test] functions: the test-only allowance does not reach them.
+#![allow(clippy::unwrap_used)]
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -61,5 +61,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     out.flush().context("writing stdout")?;
+    commit_on_exit(&mut consumer)
+}
+
+/// A committing consumer records what it printed before the process ends,
+/// so the next run resumes after it rather than after the last auto-commit.
+pub fn commit_on_exit(consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<()> {
+    if consumer.core().options().mode().commits() {
+        weir::block_on(consumer.commit_all()).context("committing what was consumed")?;
+    }
     Ok(())
 }

@@ -51,7 +51,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("relaying message {}/{}/{}", h.stream_key, h.shard, h.seq))?;
     }
     producer.end_blocking().context("flushing the output")?;
-    Ok(())
+    // Only after the output holds everything: commit means "relayed".
+    crate::consume::commit_on_exit(&mut consumer)
 }
 
 /// Arguments of `weir produce`.
