@@ -3,23 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+#[path = "support/mod.rs"]
+mod support;
 
 fn weir(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // Feed from a thread so a full stdout pipe cannot deadlock the test.
-    let feeder = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
-    output
+    support::run_weir(args, &[], stdin)
 }
 
 fn lines(bytes: &[u8]) -> Vec<String> {

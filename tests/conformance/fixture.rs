@@ -120,23 +120,10 @@ impl Run for OnNoRuntime {
     }
 }
 
-/// The broker address for Kafka tests: `WEIR_KAFKA` (set by
-/// `scripts/kafka-broker run -- …`). Unset, the tests fail under CI and are
-/// skipped (with a note) elsewhere.
+/// The broker address for Kafka tests.
 #[cfg(feature = "kafka")]
 pub fn kafka_address() -> Option<String> {
-    match std::env::var("WEIR_KAFKA") {
-        Ok(address) if !address.is_empty() => Some(address),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
-        }
-        _ => {
-            eprintln!(
-                "skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)"
-            );
-            None
-        }
-    }
+    crate::support::kafka_address()
 }
 
 /// A Kafka-protocol broker: every fixture gets its own namespace, so each

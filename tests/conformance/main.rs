@@ -6,6 +6,8 @@
 
 mod fixture;
 mod suite;
+#[path = "../support/mod.rs"]
+mod support;
 
 /// Instantiates every suite test for one backend fixture and one runtime.
 macro_rules! conformance {

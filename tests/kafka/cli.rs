@@ -1,24 +1,11 @@
 //! The `weir` binary against the broker: produce, consume, relay.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use crate::common::*;
 
 fn weir(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .env("HOST_ID", "weir-cli-test")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let feeder = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
+    let output = crate::support::run_weir(args, &[("HOST_ID", "weir-cli-test")], stdin);
     assert!(output.status.success(), "weir {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     output
 }

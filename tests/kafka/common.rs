@@ -14,18 +14,7 @@ pub type Streamer = weir::Streamer<NoRuntime>;
 
 /// `WEIR_KAFKA`; a failure under CI, a skip (with a note) elsewhere.
 pub fn address() -> Option<String> {
-    match std::env::var("WEIR_KAFKA") {
-        Ok(address) if !address.is_empty() => Some(address),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
-        }
-        _ => {
-            eprintln!(
-                "skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)"
-            );
-            None
-        }
-    }
+    crate::support::kafka_address()
 }
 
 /// The broker, or an early return that skips the test outside CI.

@@ -9,3 +9,5 @@ mod cli;
 mod common;
 mod groups;
 mod positions;
+#[path = "../support/mod.rs"]
+mod support;
