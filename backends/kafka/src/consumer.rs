@@ -10,7 +10,7 @@ use std::time::Instant;
 use rdkafka::consumer::Consumer;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use weir_core::backend::{BlockingJob, ConsumerBackend};
-use weir_core::{Command, ConsumerCore, ConsumerMode, ShardId, StreamKey, StreamShard};
+use weir_core::{Command, ConsumerCore, ConsumerMode, Message, ShardId, StreamKey, StreamShard};
 
 use crate::context::{Event, Partition};
 use crate::jobs::{self, Rd};
@@ -59,6 +59,15 @@ impl KafkaConsumer {
 
     fn partition_of(&self, (key, shard): &StreamShard) -> Partition {
         (self.options.topic(key.name()), i32::try_from(shard.0).unwrap_or(i32::MAX))
+    }
+
+    /// Whether `message`'s partition is assigned here; per message, so it
+    /// compares in place instead of building the partition's name.
+    fn owns(&self, message: &Message) -> bool {
+        let (key, shard) = (message.stream_key().name(), i64::from(message.shard().0));
+        self.assigned.iter().any(|(topic, partition)| {
+            i64::from(*partition) == shard && self.options.key_of(topic) == Some(key)
+        })
     }
 
     fn shard_of(&self, (topic, partition): &Partition) -> Option<StreamShard> {
@@ -167,7 +176,7 @@ impl ConsumerBackend for KafkaConsumer {
         }
         let (mut batch, held) = shared.take_messages();
         // Messages of partitions given up since they were taken belong to their new owner.
-        batch.retain(|m| self.assigned.contains(&self.partition_of(&(m.stream_key().clone(), m.shard()))));
+        batch.retain(|m| self.owns(m));
         if held && !self.paused {
             self.set_paused(false);
         }
