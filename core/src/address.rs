@@ -90,9 +90,10 @@ impl StreamerUrl {
         }
         let hosts = parse_hosts(text, scheme, authority)?;
         let params = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        // `stdio:///` names no stream; `a,,b` names an empty one, which is an error.
         let streams = path
             .split(',')
-            .filter(|key| !key.is_empty())
+            .filter(|_| !path.is_empty())
             .map(|key| {
                 StreamKey::new(key).map_err(|source| UrlError::BadStreamKey { url: text.to_owned(), source })
             })
@@ -275,6 +276,7 @@ impl fmt::Display for StreamUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::StreamKeyError;
 
     fn keys(url: &StreamUrl) -> Vec<&str> {
         url.streams().iter().map(StreamKey::name).collect()
@@ -318,6 +320,13 @@ mod tests {
         assert!(matches!("kafka://h".parse::<StreamUrl>(), Err(UrlError::MissingStreams { .. })));
         assert!(matches!("kafka://h/a b".parse::<StreamUrl>(), Err(UrlError::BadStreamKey { .. })));
         assert!(matches!("kafka://h/a/b".parse::<StreamUrl>(), Err(UrlError::Malformed { .. })));
+        for empty_key in ["stdio:///a,,b", "stdio:///a,", "stdio:///,a"] {
+            let err = empty_key.parse::<StreamUrl>().unwrap_err();
+            assert!(
+                matches!(&err, UrlError::BadStreamKey { source: StreamKeyError::Empty, .. }),
+                "{empty_key}: {err}"
+            );
+        }
         let sim: StreamerUrl = "sim://x?shards=many".parse().unwrap();
         let err = sim.param::<u32>("shards").unwrap_err();
         assert!(err.to_string().contains("shards"), "{err}");

@@ -246,6 +246,8 @@ pub enum BackendErrorKind {
     Broker,
     /// The consumer or producer was closed.
     Closed,
+    /// The other end went away: the reader of an output pipe closed it.
+    PeerClosed,
 }
 
 /// A failure reported by a backend, with the backend's own words.

@@ -2,26 +2,97 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::io::{ErrorKind, Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long [`run_weir`] lets a process run: longer than any test step's own
+/// bound, so it only stops a bare `cargo test` from waiting forever.
+pub const WEIR_TIME_LIMIT: Duration = Duration::from_secs(300);
 
 /// Runs the `weir` binary with `args` and `envs`, feeding it `stdin`.
 pub fn run_weir(args: &[&str], envs: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    run_weir_within(args, envs, stdin, WEIR_TIME_LIMIT)
+}
+
+/// [`run_weir`], killing the process and failing the test if it is still
+/// running after `limit`.
+pub fn run_weir_within(args: &[&str], envs: &[(&str, &str)], stdin: &[u8], limit: Duration) -> Output {
+    let mut child = spawn_weir(args, envs, Stdio::piped());
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_vec();
     // Feed from a thread so a full stdout pipe cannot deadlock the test.
-    let feeder = std::thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
+    let feeder = thread::spawn(move || match input.write_all(&stdin) {
+        // The process stopped reading early (it failed, or had what it wanted): its output says so.
+        Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    });
+    let output = finish_within(child, args, limit);
     feeder.join().unwrap().unwrap();
     output
+}
+
+/// [`run_weir_within`] with any stdin: `/dev/null`, a file, …
+pub fn run_weir_from(args: &[&str], envs: &[(&str, &str)], stdin: Stdio, limit: Duration) -> Output {
+    finish_within(spawn_weir(args, envs, stdin), args, limit)
+}
+
+/// Collects the output of `child` and waits for it, killing it after `limit`.
+fn finish_within(mut child: Child, args: &[&str], limit: Duration) -> Output {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = wait_within(&mut child, limit);
+    let output = Output {
+        status: status.unwrap_or_else(|| child.wait().unwrap()),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    assert!(
+        status.is_some(),
+        "weir {args:?} was still running after {limit:?} and was killed; stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Starts `weir` reading `stdin`, with stdout and stderr piped.
+pub fn spawn_weir(args: &[&str], envs: &[(&str, &str)], stdin: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` until `limit`; past it, kills it and returns `None`.
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            return None;
+        }
+        // Polling bounds the wait; the result never depends on the interval.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut bytes).unwrap();
+        }
+        bytes
+    })
 }
 
 /// The broker address for Kafka tests: `WEIR_KAFKA` (set by

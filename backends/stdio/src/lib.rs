@@ -7,6 +7,11 @@
 //! first consumer so no early line is lost); producers write its stdout. See
 //! [`codec`] for the line format. Rewind, seek, commits and Resumable are not
 //! supported and are refused with clear errors.
+//!
+//! Lines have no length limit: a line is held in memory, whole, until its
+//! newline (or the end of input) arrives, so memory grows with the longest
+//! line. When the reader of stdout closes it, producers fail with
+//! [`BackendErrorKind::PeerClosed`](weir_core::BackendErrorKind::PeerClosed).
 
 pub mod codec;
 mod consumer;

@@ -123,7 +123,7 @@ impl Output {
             let mut state = self.lock();
             match result {
                 Ok(()) => state.written += spare.len() as u64,
-                Err(err) => state.failed = Some(io_error(&format!("writing stdout: {err}"))),
+                Err(err) => state.failed = Some(write_error(&err)),
             }
             spare.clear();
             let flushers = std::mem::take(&mut state.flushers);
@@ -140,4 +140,14 @@ impl Output {
 
 fn io_error(message: &str) -> BackendError {
     BackendError::new("stdio", BackendErrorKind::Io, message)
+}
+
+/// A failed write; a broken pipe gets a kind of its own, so a command-line
+/// tool can tell "the reader has had enough" from a failure.
+fn write_error(err: &std::io::Error) -> BackendError {
+    let kind = match err.kind() {
+        std::io::ErrorKind::BrokenPipe => BackendErrorKind::PeerClosed,
+        _ => BackendErrorKind::Io,
+    };
+    BackendError::new("stdio", kind, format!("writing stdout: {err}"))
 }

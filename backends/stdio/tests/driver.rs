@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use weir_adapters::{Consumer, NoRuntime, Streamer};
 use weir_core::{
-    ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message, ProducerError, ProducerOptions,
-    StreamKey, Timestamp,
+    BackendErrorKind, ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message, ProducerError,
+    ProducerOptions, StreamKey, Timestamp,
 };
 use weir_stdio::{StdioConsumer, StdioStreamer};
 
@@ -184,4 +184,22 @@ fn producer_writes_the_full_form_and_refuses_unframeable_payloads() {
         written,
         "[2026-01-02T03:04:05.123456 | orders | 0 | 0] hello\n[2026-01-02T03:04:05.123456 | orders | 1 | 0]  padded\n"
     );
+}
+
+#[test]
+fn a_closed_output_is_reported_as_the_peer_going_away() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let (input, _) = std::io::pipe().unwrap();
+    let stdio: Stdio = Streamer::new(StdioStreamer::with_io(Box::new(input), Box::new(writer)));
+    let mut producer = stdio.create_producer(ProducerOptions::default()).unwrap();
+    let _receipt = producer.send_to(&key("k"), "lost").unwrap();
+    let err = producer.flush_blocking().unwrap_err();
+    match &err {
+        ProducerError::Backend(backend) => assert_eq!(backend.kind, BackendErrorKind::PeerClosed, "{err}"),
+        other => panic!("expected a backend error, got {other}"),
+    }
+    assert!(err.to_string().contains("writing stdout"), "{err}");
+    let refused = producer.send_to(&key("k"), "after").unwrap_err();
+    assert_eq!(refused, err, "every later send reports the same end");
 }

@@ -4,7 +4,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use weir::{NoRuntime, ProducerOptions, StreamUrl};
+use weir::{NoRuntime, Producer, ProducerOptions, StreamUrl};
 
 /// Arguments of `weir clock`.
 #[derive(clap::Args, Debug)]
@@ -24,6 +24,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let streamer = weir::connect_url::<NoRuntime>(args.stream.streamer())?;
     let mut producer = streamer.create_producer(ProducerOptions::default())?;
+    let ticked = tick(&mut producer, &args);
+    crate::relay::end(producer, ticked)
+}
+
+fn tick(producer: &mut Producer<NoRuntime>, args: &Args) -> anyhow::Result<()> {
     let start = Instant::now();
     for tick in 0..args.count.unwrap_or(u64::MAX) {
         // Ticks keep to the schedule even when a send is slow.
@@ -34,6 +39,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         producer.flush_blocking().context("flushing ticks")?;
     }
-    producer.end_blocking().context("closing the producer")?;
     Ok(())
 }

@@ -3,8 +3,10 @@
 use std::io::Write;
 
 use anyhow::Context as _;
-use weir::{ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, NoRuntime, StreamUrl};
+use weir::core::Scheme;
+use weir::{ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, NoRuntime, OptionsError, StreamUrl};
 
+use crate::exit::Usage;
 use crate::format::{self, Format};
 use crate::stats::Stats;
 
@@ -30,18 +32,45 @@ pub struct Args {
     stats: bool,
 }
 
-/// Builds consumer options from the common flags.
+/// Builds consumer options from the common flags, naming the flags when they contradict each other.
 pub fn options(mode: ConsumerMode, group: Option<String>) -> anyhow::Result<ConsumerOptions> {
     let mut options = ConsumerOptions::new(mode);
     if let Some(group) = group {
         options.set_group(ConsumerGroup::new(group)?);
     }
-    Ok(options)
+    match options.validate() {
+        Ok(()) => Ok(options),
+        Err(OptionsError::GroupRequired { .. }) => {
+            Err(Usage("--mode load-balanced needs a consumer group: pass --group NAME".into()).into())
+        }
+        Err(OptionsError::GroupNotAllowed { group, .. }) => Err(Usage(format!(
+            "--group {group:?} needs --mode load-balanced or resumable: a realtime consumer takes no consumer group"
+        ))
+        .into()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Connects to the streamer to consume from.
+///
+/// Not `sim://`: its broker lives inside this process, where nothing else
+/// can produce to it, so consuming would wait forever.
+pub fn connect_input(url: &StreamUrl) -> anyhow::Result<weir::Streamer<NoRuntime>> {
+    // Connecting first checks the URL's parameters, whatever the scheme.
+    let streamer = weir::connect_url(url.streamer())?;
+    if url.streamer().scheme() == Scheme::Sim {
+        return Err(Usage(format!(
+            "cannot consume {url}: a sim:// broker lives inside one process and nothing else can \
+             produce to it, so this would wait forever; use sim:// from Rust (weir::connect)"
+        ))
+        .into());
+    }
+    Ok(streamer)
 }
 
 /// Prints messages until the input ends (or `--count`).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let streamer = weir::connect_url::<NoRuntime>(args.url.streamer())?;
+    let streamer = connect_input(&args.url)?;
     let mut consumer = streamer.create_consumer(args.url.streams(), options(args.mode, args.group)?)?;
     let stats = Stats::start(args.stats);
     let stdout = std::io::stdout();
@@ -54,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(err) => return Err(err).context("consuming"),
         };
         stats.count(message.payload.len());
-        format::write(&mut out, args.format, &message, &mut scratch).context("writing stdout")?;
+        format::write(&mut out, args.format, &message, &mut scratch)?;
         if consumer.core().buffered() == 0 {
             // Nothing else is ready: let the reader see this one now.
             out.flush().context("writing stdout")?;
@@ -67,7 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// A committing consumer records what it printed before the process ends,
 /// so the next run resumes after it rather than after the last auto-commit.
 pub fn commit_on_exit(consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<()> {
-    if consumer.core().options().mode().commits() {
+    let core = consumer.core();
+    // stdio's load-balanced groups do not commit: there is nothing to resume from.
+    if core.capabilities().commit && core.options().mode().commits() {
         weir::block_on(consumer.commit_all()).context("committing what was consumed")?;
     }
     Ok(())

@@ -31,13 +31,15 @@ pub fn write(
             scratch.clear();
             weir_stdio::codec::format_line(&message.header, payload, scratch).with_context(|| {
                 let h = &message.header;
-                format!("message {}/{}/{} cannot be printed as a line", h.stream_key, h.shard, h.seq)
+                format!(
+                    "message {}/{}/{} cannot be printed as a line (--format json can print it)",
+                    h.stream_key, h.shard, h.seq
+                )
             })?;
-            out.write_all(scratch)?;
+            out.write_all(scratch).context("writing stdout")?;
         }
         Format::Payload => {
-            out.write_all(payload)?;
-            out.write_all(b"\n")?;
+            out.write_all(payload).and_then(|()| out.write_all(b"\n")).context("writing stdout")?;
         }
         Format::Json => {
             let h = &message.header;
@@ -54,8 +56,11 @@ pub fn write(
                         payload.iter().map(|b| format!("{b:02x}")).collect::<String>().into()
                 }
             }
-            serde_json::to_writer(&mut *out, &object)?;
-            out.write_all(b"\n")?;
+            // As an io::Error, so a closed stdout is recognised as one.
+            serde_json::to_writer(&mut *out, &object)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .context("writing stdout")?;
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 mod clock;
 mod consume;
+mod exit;
 mod format;
 mod relay;
 mod stats;
@@ -19,7 +20,7 @@ use clap::{Parser, Subcommand};
 /// Streams are named by URL: stdio:///keyA,keyB (stdin/stdout),
 /// kafka://host:9092/topic, sim://name/stream.
 #[derive(Parser, Debug)]
-#[command(name = "weir", version, propagate_version = true)]
+#[command(name = "weir", version, propagate_version = true, after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,12 +29,16 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Produce a numbered tick at a fixed interval.
+    #[command(after_help = exit::HELP)]
     Clock(clock::Args),
     /// Consume a stream and print its messages to stdout.
+    #[command(after_help = exit::HELP)]
     Consume(consume::Args),
     /// Produce one message per line of stdin.
+    #[command(after_help = exit::HELP)]
     Produce(relay::ProduceArgs),
     /// Consume from one URL and produce every message to another.
+    #[command(after_help = exit::HELP)]
     Relay(relay::Args),
 }
 
@@ -47,9 +52,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("weir: error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => exit::fail(&err),
     }
 }

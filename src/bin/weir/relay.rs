@@ -3,7 +3,7 @@
 use std::io::BufRead;
 
 use anyhow::Context as _;
-use weir::{ConsumerError, ConsumerMode, NoRuntime, ProducerOptions, StreamKey, StreamUrl};
+use weir::{ConsumerError, ConsumerMode, NoRuntime, Producer, ProducerOptions, StreamKey, StreamUrl};
 
 use crate::consume::options;
 use crate::stats::Stats;
@@ -31,28 +31,44 @@ pub struct Args {
 
 /// Relays until the input ends.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let input = weir::connect_url::<NoRuntime>(args.input.streamer())?;
+    let input = crate::consume::connect_input(&args.input)?;
     let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
     let mut consumer = input.create_consumer(args.input.streams(), options(args.mode, args.group)?)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
-    let target: Option<StreamKey> = args.output.streams().first().cloned();
+    let target = args.output.streams().first();
     let stats = Stats::start(args.stats);
+    let relayed = relay_all(&mut consumer, &mut producer, target, &stats);
+    end(producer, relayed)?;
+    // Only after the output holds everything: commit means "relayed".
+    crate::consume::commit_on_exit(&mut consumer)
+}
+
+fn relay_all(
+    consumer: &mut weir::Consumer<NoRuntime>,
+    producer: &mut Producer<NoRuntime>,
+    target: Option<&StreamKey>,
+    stats: &Stats,
+) -> anyhow::Result<()> {
     loop {
         let message = match consumer.next_blocking() {
             Ok(message) => message,
-            Err(ConsumerError::EndOfStream) => break,
+            Err(ConsumerError::EndOfStream) => return Ok(()),
             Err(err) => return Err(err).context("consuming"),
         };
         stats.count(message.payload.len());
-        let key = target.as_ref().unwrap_or(&message.header.stream_key);
+        let key = target.unwrap_or(&message.header.stream_key);
         let h = &message.header;
         let _receipt = producer
             .send_at(key, message.payload.clone(), Some(h.timestamp))
             .with_context(|| format!("relaying message {}/{}/{}", h.stream_key, h.shard, h.seq))?;
     }
-    producer.end_blocking().context("flushing the output")?;
-    // Only after the output holds everything: commit means "relayed".
-    crate::consume::commit_on_exit(&mut consumer)
+}
+
+/// Ends `producer` whatever `sent` says: what was sent before an error is
+/// still delivered, not lost with the process. The first error wins.
+pub fn end(mut producer: Producer<NoRuntime>, sent: anyhow::Result<()>) -> anyhow::Result<()> {
+    let ended = producer.end_blocking().context("flushing the output");
+    sent.and(ended)
 }
 
 /// Arguments of `weir produce`.
@@ -70,11 +86,15 @@ pub struct ProduceArgs {
 pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let streamer = weir::connect_url::<NoRuntime>(args.url.streamer())?;
     let mut producer = streamer.create_producer(ProducerOptions::default())?;
-    let key = &args.url.streams()[0];
     let stats = Stats::start(args.stats);
+    let sent = produce_lines(&mut producer, &args.url.streams()[0], &stats);
+    end(producer, sent)
+}
+
+fn produce_lines(producer: &mut Producer<NoRuntime>, key: &StreamKey, stats: &Stats) -> anyhow::Result<()> {
     let mut stdin = std::io::stdin().lock();
     let mut line = Vec::new();
-    loop {
+    for number in 1.. {
         line.clear();
         if stdin.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
             break;
@@ -82,8 +102,9 @@ pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         let body = line.strip_suffix(b"\n").unwrap_or(&line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
         stats.count(body.len());
-        let _receipt = producer.send_to(key, body.to_vec()).context("producing")?;
+        let _receipt = producer
+            .send_to(key, body.to_vec())
+            .with_context(|| format!("producing line {number} of stdin"))?;
     }
-    producer.end_blocking().context("flushing the output")?;
     Ok(())
 }

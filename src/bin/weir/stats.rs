@@ -1,5 +1,6 @@
 //! `--stats`: messages/s and bytes/s on stderr, once a second.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -49,7 +50,9 @@ fn report(shared: &Shared) {
         thread::sleep(Duration::from_secs(1));
         let (messages, bytes) =
             (shared.messages.load(Ordering::Relaxed), shared.bytes.load(Ordering::Relaxed));
-        eprintln!(
+        // Best-effort like the thread itself: a closed stderr ends nothing.
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "weir: {} msg/s, {:.2} MB/s ({} messages in {:.0?})",
             messages - last_messages,
             (bytes - last_bytes) as f64 / 1e6,
