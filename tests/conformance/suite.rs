@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use weir::{
     ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message, OptionsError, ProducerError,
-    ProducerOptions, Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError, Timestamp,
+    ProducerOptions, Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError,
 };
 
 use crate::fixture::Fixture;
@@ -176,7 +176,7 @@ pub async fn seek_delivers_from_timestamp<R: Runtime, F: Fixture>(fx: &F) {
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
-    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    let base = crate::support::recent_base();
     if !fx.keeps_history() {
         let err = consumer.seek(base).await.unwrap_err();
         assert!(matches!(err, ConsumerError::Unsupported { operation: "seek", .. }), "{err}");
@@ -350,7 +350,7 @@ pub async fn dropped_seek_leaves_consumer_usable<R: Runtime, F: Fixture>(fx: &F)
     }
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
-    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    let base = crate::support::recent_base();
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
     for i in 0..6u64 {
         let _receipt = producer

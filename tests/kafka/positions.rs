@@ -18,7 +18,7 @@ fn seek_to_the_middle_delivers_exactly_what_is_at_or_after_it() {
     let streamer = streamer(&address, &namespace("seek"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);
-    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    let base = crate::support::recent_base();
     produce(&streamer, &orders, (0..10u32).map(|i| (format!("m{i}"), at(base, u64::from(i)))));
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
@@ -39,7 +39,7 @@ fn seek_between_timestamps_over_partitions() {
     let streamer = streamer(&address, &namespace("seek2"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 2);
-    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    let base = crate::support::recent_base();
     produce(&streamer, &orders, (0..10u32).map(|i| (format!("m{i}"), at(base, u64::from(i)))));
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
@@ -76,7 +76,7 @@ fn a_dropped_seek_leaves_the_consumer_usable() {
     let streamer = streamer(&address, &namespace("dropseek"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);
-    let base = Timestamp::parse("2026-03-01T00:00:00").unwrap();
+    let base = crate::support::recent_base();
     produce(&streamer, &orders, (0..6u32).map(|i| (format!("m{i}"), at(base, u64::from(i)))));
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))

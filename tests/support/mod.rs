@@ -112,3 +112,14 @@ pub fn kafka_address() -> Option<String> {
         }
     }
 }
+
+/// A whole second an hour ago: a base for tests that produce messages at
+/// chosen timestamps. Not a fixed date: a Kafka broker deletes messages whose
+/// timestamps are older than the topic's retention (7 days by default) at
+/// whatever moment its retention check runs, which made seeks over a fixed
+/// past date fail at random.
+pub fn recent_base() -> weir::Timestamp {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    let millis = i64::try_from(now.as_secs().saturating_sub(3600)).expect("in range") * 1000;
+    weir::Timestamp::from_unix_millis(millis).expect("in range")
+}

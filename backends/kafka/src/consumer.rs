@@ -169,12 +169,11 @@ impl ConsumerBackend for KafkaConsumer {
         // the draining below and returning Pending.
         let shared = self.rd.context().shared.clone();
         shared.set_waker(cx.waker());
-        let mut fed = false;
-        for event in shared.take_events() {
+        let (events, mut batch, held) = shared.take_input();
+        let mut fed = !events.is_empty();
+        for event in events {
             self.feed_event(event, now, core);
-            fed = true;
         }
-        let (mut batch, held) = shared.take_messages();
         // Messages of partitions given up since they were taken belong to their new owner.
         batch.retain(|m| self.owns(m));
         if held && !self.paused {
@@ -183,11 +182,6 @@ impl ConsumerBackend for KafkaConsumer {
         if !batch.is_empty() {
             fed = true;
             core.handle_messages(now, batch);
-        }
-        // Feeding may have made commands whose jobs report new events.
-        for event in shared.take_events() {
-            self.feed_event(event, now, core);
-            fed = true;
         }
         if fed || !self.jobs.is_empty() {
             Poll::Ready(())
@@ -210,6 +204,6 @@ impl Drop for Closer {
     fn drop(&mut self) {
         let Some(rd) = self.0.take() else { return };
         // The poll thread holds the last handle and closes the consumer when it stops.
-        rd.context().shared.stop.store(true, std::sync::atomic::Ordering::Release);
+        rd.context().shared.stop();
     }
 }

@@ -2,8 +2,8 @@
 //! blocking jobs: events recorded for the next `poll_input`, and the waker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -45,15 +45,36 @@ pub(crate) struct State {
     pub(crate) connected: bool,
     /// The newest positioning applied, so an older one finishing late does not undo it.
     pub(crate) applied: Option<Epoch>,
-    /// Where each partition restarts after a positioning, until a message at
-    /// or after it arrives: a message taken out of librdkafka just before the
-    /// positioning and recorded just after it is stale if it is before this.
-    pub(crate) restart: std::collections::BTreeMap<Partition, i64>,
+    /// Where each repositioned partition restarts, until a message at or
+    /// after it arrives; a guard only (positionings apply while no poll is
+    /// under way, and librdkafka purges what was fetched before them). A
+    /// short list, searched without building a partition name per message.
+    pub(crate) restart: Vec<(Partition, i64)>,
     /// Partitions whose start came from the reset policy (no commit yet), with that start.
     pub(crate) unrecorded: std::collections::BTreeMap<Partition, i64>,
 }
 
 impl State {
+    /// Sets where `partition` restarts after a positioning.
+    pub(crate) fn set_restart(&mut self, partition: Partition, at: i64) {
+        self.restart.retain(|(p, _)| *p != partition);
+        self.restart.push((partition, at));
+    }
+
+    /// Whether a message at `offset` of `topic`/`partition` comes from before
+    /// the partition's last positioning; the first one at or after the
+    /// restart point ends the check for that partition.
+    pub(crate) fn is_stale(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
+        let Some(at) = self.restart.iter().position(|((t, p), _)| *p == partition && t == topic) else {
+            return false;
+        };
+        if offset < self.restart[at].1 {
+            return true;
+        }
+        self.restart.swap_remove(at);
+        false
+    }
+
     /// Records an event and returns the waker to wake once the lock is released.
     pub(crate) fn push(&mut self, event: Event) -> Option<Waker> {
         self.events.push_back(event);
@@ -71,10 +92,21 @@ impl State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Tells the poll thread to stop.
-    pub(crate) stop: AtomicBool,
+    stop: AtomicBool,
+    /// Whether librdkafka's queue may hold something: set by its non-empty
+    /// callback (or a stop), cleared by the poll thread before it drains the queue.
+    queued: Mutex<bool>,
+    /// Wakes the poll thread when `queued` is set.
+    queued_changed: Condvar,
     /// Serialises the jobs that choose positions (the first assignment,
     /// rewinds, seeks), so an older one cannot apply after a newer one.
     pub(crate) positioning: Mutex<()>,
+    /// Held by the poll thread while it polls librdkafka and records what it
+    /// got; a positioning applies holding it, so no message taken out of
+    /// librdkafka before the positioning is recorded after it.
+    pub(crate) polling: Mutex<()>,
+    /// A positioning waits for `polling`: the poll thread lets it in first.
+    pub(crate) positioning_waits: AtomicBool,
 }
 
 impl Shared {
@@ -90,10 +122,53 @@ impl Shared {
         }
     }
 
-    /// Holds `positioning` while `f` runs.
+    /// Runs `f`, which applies a position (assign or seek), between two polls
+    /// of librdkafka and after any other positioning. librdkafka drops what
+    /// it fetched under the old position once `f` returns; what was taken out
+    /// before is in `State::messages`, for `f` to drop.
     pub(crate) fn positioning<T>(&self, f: impl FnOnce() -> T) -> T {
         let _serial = self.positioning.lock().unwrap_or_else(PoisonError::into_inner);
-        f()
+        self.positioning_waits.store(true, Ordering::Release);
+        let polling = self.polling.lock().unwrap_or_else(PoisonError::into_inner);
+        self.positioning_waits.store(false, Ordering::Release);
+        let result = f();
+        drop(polling);
+        result
+    }
+
+    /// Called by librdkafka when its queue turns non-empty: wakes the poll thread.
+    pub(crate) fn queue_filled(&self) {
+        *self.queued.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.queued_changed.notify_one();
+    }
+
+    /// Tells the poll thread to stop, and wakes it.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.queue_filled();
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Blocks the poll thread until librdkafka's queue may hold something, a
+    /// stop, or `at_most` passed; then the queue counts as drained again.
+    pub(crate) fn wait_for_queue(&self, at_most: std::time::Duration) {
+        let queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut queued, _) = self
+            .queued_changed
+            .wait_timeout_while(queued, at_most, |queued| !*queued)
+            .unwrap_or_else(PoisonError::into_inner);
+        *queued = false;
+    }
+
+    /// Held by the poll thread around one poll; lets a waiting positioning go first.
+    pub(crate) fn poll_turn(&self) -> MutexGuard<'_, ()> {
+        if self.positioning_waits.load(Ordering::Acquire) {
+            drop(self.positioning.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        self.polling.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn set_waker(&self, waker: &Waker) {
@@ -103,14 +178,13 @@ impl Shared {
         }
     }
 
-    pub(crate) fn take_events(&self) -> VecDeque<Event> {
-        std::mem::take(&mut self.lock().events)
-    }
-
-    /// The messages taken so far, and whether the poll thread held fetching.
-    pub(crate) fn take_messages(&self) -> (Vec<Message>, bool) {
+    /// Everything recorded so far, taken at once so that an event (a seek's
+    /// outcome, say) is never seen after the messages that followed it:
+    /// the events, the messages, and whether the poll thread held fetching.
+    pub(crate) fn take_input(&self) -> (VecDeque<Event>, Vec<Message>, bool) {
         let mut state = self.lock();
-        (std::mem::take(&mut state.messages), std::mem::take(&mut state.held))
+        let events = std::mem::take(&mut state.events);
+        (events, std::mem::take(&mut state.messages), std::mem::take(&mut state.held))
     }
 
     pub(crate) fn mark_connected(&self) {

@@ -3,6 +3,7 @@
 //! even if the future that started it was dropped.
 
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -126,9 +127,9 @@ fn partitions_of(
 ) -> Result<Vec<Partition>, BackendError> {
     let mut partitions = Vec::new();
     for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(|err| failed(&format!("reading the metadata of {topic}"), &err))?;
+        let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(|err| {
+            failed(&format!("reading the metadata of {topic} from {}", consumer.context().servers), &err)
+        })?;
         for found in metadata.topics() {
             partitions.extend(found.partitions().iter().map(|p| (found.name().to_owned(), p.id())));
         }
@@ -191,13 +192,13 @@ pub(crate) fn position(
 ) {
     let superseded = |consumer: &Rd| shared(consumer).lock().applied.is_some_and(|done| done > epoch);
     let outcome = resolve(&consumer, &partitions, target, timeout).and_then(|offsets| tpl_of(&offsets));
-    let result = outcome.and_then(|tpl| {
+    let applied = outcome.and_then(|tpl| {
         if !manual && tpl.count() == 0 {
-            return Ok(());
+            return Ok(None);
         }
         shared(&consumer).positioning(|| {
             if superseded(&consumer) {
-                return Ok(());
+                return Ok(None);
             }
             let starts: Vec<(Partition, i64)> = tpl
                 .elements()
@@ -207,26 +208,59 @@ pub(crate) fn position(
                     _ => None,
                 })
                 .collect();
-            if manual {
+            if manual && !same_partitions(&consumer, &starts) {
                 consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
             } else {
-                consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
+                seek(&consumer, tpl, timeout)?;
             }
             let mut state = shared(&consumer).lock();
             state.applied = Some(epoch);
+            state.connected = true;
             // Messages taken under the old position are stale now; librdkafka
             // drops outdated ones itself once assign or seek returned.
             state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
             for (partition, at) in starts {
                 // An explicit position replaces the reset policy's start.
                 state.unrecorded.remove(&partition);
-                state.restart.insert(partition, at);
+                state.set_restart(partition, at);
             }
-            Ok(())
+            // Reported in the same critical section: the driver must see the
+            // outcome no later than the first message from the new position,
+            // which the core would drop as stale while the seek is pending.
+            Ok(Some(state.push(Event::Positioned(epoch, Ok(())))))
         })
     });
-    shared(&consumer).mark_connected();
-    shared(&consumer).push(Event::Positioned(epoch, result));
+    match applied {
+        Ok(Some(waker)) => waker.into_iter().for_each(Waker::wake),
+        // Not applied (superseded, or nothing to seek): nothing changes position.
+        Ok(None) => {
+            shared(&consumer).mark_connected();
+            shared(&consumer).push(Event::Positioned(epoch, Ok(())));
+        }
+        Err(err) => shared(&consumer).push(Event::Positioned(epoch, Err(err))),
+    }
+}
+
+/// Whether `consumer` fetches exactly the partitions of `starts` now. Moving
+/// those is a seek, not a new assignment: librdkafka 2.12 can abort the
+/// process (`rd_kafka_assignment_partition_stopped: rktp_started`) when an
+/// assignment replaces one whose partitions are still stopping, which two
+/// quick rewinds would do.
+fn same_partitions(consumer: &Rd, starts: &[(Partition, i64)]) -> bool {
+    let Ok(current) = consumer.assignment() else { return false };
+    current.count() == starts.len()
+        && starts.iter().all(|((topic, partition), _)| current.find_partition(topic, *partition).is_some())
+}
+
+/// Seeks every partition of `tpl`, failing on the first partition librdkafka refused.
+fn seek(consumer: &Rd, tpl: TopicPartitionList, timeout: Duration) -> Result<(), BackendError> {
+    let done = consumer.seek_partitions(tpl, timeout).map_err(|err| failed("seeking", &err))?;
+    for element in done.elements() {
+        if let Err(err) = element.error() {
+            return Err(failed(&format!("seeking {}/{}", element.topic(), element.partition()), &err));
+        }
+    }
+    Ok(())
 }
 
 /// Commits resume-from offsets and waits for the broker's answer.

@@ -152,9 +152,11 @@ impl Streamer for KafkaStreamer {
             reset: self.options.auto_offset_reset.unwrap_or(OffsetReset::Latest),
             timeout: self.options.connect_timeout,
         };
-        let rd: BaseConsumer<WeirContext> = config
+        let mut rd: BaseConsumer<WeirContext> = config
             .create_with_context(context)
             .map_err(|err| StreamerError::from(KafkaError::Config(err.to_string())))?;
+        let queue = shared.clone();
+        rd.set_nonempty_callback(move || queue.queue_filled());
         let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
         let rd = Arc::new(rd);
         poller::spawn(rd.clone(), self.options.clone(), core.options().buffer()).map_err(|err| {

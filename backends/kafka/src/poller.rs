@@ -9,7 +9,6 @@
 //! arrives, never sleeping to poll — that records messages and events in the
 //! shared state and wakes the driver. It needs no async runtime.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +19,10 @@ use weir_core::{Message, MessageHeader, Payload, SeqNo, ShardId, StreamKey, Time
 use crate::jobs::Rd;
 use crate::options::KafkaOptions;
 
-/// How long one wait on the queue lasts before the stop flag is checked again.
-const STOP_CHECK: Duration = Duration::from_millis(100);
+/// The longest wait between two polls. librdkafka takes a consumer that has
+/// not polled for `max.poll.interval.ms` (5 minutes by default) for dead, so
+/// an idle one still polls now and then; woken by its queue, it needs no more.
+const KEEP_POLLING: Duration = Duration::from_secs(1);
 
 /// Starts the thread; it ends once `stop` is set, dropping its handle.
 pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io::Result<()> {
@@ -33,43 +34,62 @@ pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io
 
 fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
     let shared = rd.context().shared.clone();
-    while !shared.stop.load(Ordering::Acquire) {
-        // Per-partition errors are retried by librdkafka; fatal ones arrive
-        // through the error callback.
-        let Some(Ok(borrowed)) = rd.poll(STOP_CHECK) else { continue };
-        let Some(message) = convert(options, &borrowed) else { continue };
-        let partition = (borrowed.topic().to_owned(), borrowed.partition());
-        let offset = borrowed.offset();
-        drop(borrowed);
-        let waker = {
-            let mut state = shared.lock();
-            match state.restart.get(&partition) {
-                Some(start) if offset < *start => continue,
-                Some(_) => {
-                    state.restart.remove(&partition);
+    let mut keys = Keys::default();
+    while !shared.stopped() {
+        // Drain what librdkafka has, without blocking in it, then wait for
+        // its non-empty callback. A queue filled between the last poll and
+        // the wait sets the flag the wait checks, so no wake-up is lost.
+        loop {
+            let _turn = shared.poll_turn();
+            // Per-partition errors are retried by librdkafka; fatal ones arrive
+            // through the error callback. Rebalances run inside this call.
+            let Some(polled) = rd.poll(Duration::ZERO) else { break };
+            let Ok(borrowed) = polled else { continue };
+            let Some(message) = convert(&mut keys, options, &borrowed) else { continue };
+            let waker = {
+                let mut state = shared.lock();
+                if state.is_stale(borrowed.topic(), borrowed.partition(), borrowed.offset()) {
+                    continue;
                 }
-                None => {}
-            }
-            state.connected = true;
-            state.messages.push(message);
-            if state.messages.len() >= limit && !state.held {
-                // The driver is not taking messages: stop fetching until it does.
-                if let Ok(assignment) = rd.assignment() {
-                    let _ = rd.pause(&assignment);
+                state.connected = true;
+                state.messages.push(message);
+                if state.messages.len() >= limit && !state.held {
+                    // The driver is not taking messages: stop fetching until it does.
+                    if let Ok(assignment) = rd.assignment() {
+                        let _ = rd.pause(&assignment);
+                    }
+                    state.held = true;
                 }
-                state.held = true;
+                state.take_waker()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
             }
-            state.take_waker()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
         }
+        shared.wait_for_queue(KEEP_POLLING);
+    }
+}
+
+/// The stream key of each topic seen, so a message costs no allocation but
+/// its payload's.
+#[derive(Default)]
+struct Keys(Vec<(Box<str>, Option<StreamKey>)>);
+
+impl Keys {
+    /// The key of `topic`; `None` for topics outside the namespace.
+    fn of(&mut self, options: &KafkaOptions, topic: &str) -> Option<StreamKey> {
+        if let Some((_, key)) = self.0.iter().find(|(seen, _)| **seen == *topic) {
+            return key.clone();
+        }
+        let key = options.key_of(topic).and_then(|name| StreamKey::new(name).ok());
+        self.0.push((topic.into(), key.clone()));
+        key
     }
 }
 
 /// A weir message from a librdkafka one; `None` for topics outside the namespace.
-pub(crate) fn convert(options: &KafkaOptions, m: &BorrowedMessage<'_>) -> Option<Message> {
-    let key = StreamKey::new(options.key_of(m.topic())?).ok()?;
+fn convert(keys: &mut Keys, options: &KafkaOptions, m: &BorrowedMessage<'_>) -> Option<Message> {
+    let key = keys.of(options, m.topic())?;
     let shard = ShardId(u32::try_from(m.partition()).ok()?);
     let seq = SeqNo(u64::try_from(m.offset()).ok()?);
     let timestamp = m
