@@ -2,7 +2,9 @@
 
 use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use weir_core::backend::{ProducerBackend, Receipt};
 use weir_core::{Payload, ProducerError, ProducerOptions, StreamKey, Timestamp};
@@ -75,6 +77,27 @@ impl<P: ProducerBackend, R: Runtime> Producer<P, R> {
         poll_fn(|cx| self.drive(cx, P::poll_flush))
     }
 
+    /// [`flush`](Self::flush), giving up after `limit` with
+    /// [`ProducerError::FlushTimeout`]. Nothing is dropped then: what was not yet
+    /// stored is still being sent, and a later flush waits for it.
+    pub fn flush_within(
+        &mut self,
+        limit: Duration,
+    ) -> impl Future<Output = Result<(), ProducerError>> + Send + '_ {
+        let deadline = Instant::now() + limit;
+        let mut timer: Option<Pin<Box<R::Timer>>> = None;
+        poll_fn(move |cx| {
+            if let Poll::Ready(out) = self.drive(cx, P::poll_flush) {
+                return Poll::Ready(out);
+            }
+            let timer = timer.get_or_insert_with(|| Box::pin(R::timer(deadline)));
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(_) => Poll::Ready(Err(ProducerError::FlushTimeout { waited: limit })),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    }
+
     /// Flushes, then refuses further sends.
     pub fn end(&mut self) -> impl Future<Output = Result<(), ProducerError>> + Send + '_ {
         self.ended = true;
@@ -84,6 +107,11 @@ impl<P: ProducerBackend, R: Runtime> Producer<P, R> {
     /// [`flush`](Self::flush), blocking the calling thread (no runtime).
     pub fn flush_blocking(&mut self) -> Result<(), ProducerError> {
         block_on(self.flush())
+    }
+
+    /// [`flush_within`](Self::flush_within), blocking the calling thread (no runtime).
+    pub fn flush_within_blocking(&mut self, limit: Duration) -> Result<(), ProducerError> {
+        block_on(self.flush_within(limit))
     }
 
     /// [`end`](Self::end), blocking the calling thread (no runtime).

@@ -174,6 +174,10 @@ fn parse_hosts(url: &str, scheme: Scheme, authority: &str) -> Result<Vec<HostPor
                 })
                 .transpose()?;
             let host = Host::parse(host).map_err(|err| bad(part, err.to_string()))?;
+            // `%2C` decodes to a comma, which would read back (and reach Kafka) as two hosts.
+            if matches!(&host, Host::Domain(domain) if domain.contains(',')) {
+                return Err(bad(part, "a host name cannot contain a comma, which separates hosts".into()));
+            }
             Ok(HostPort { host, port })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -316,6 +320,8 @@ mod tests {
         );
         assert!(matches!("kafka://h:x/o".parse::<StreamUrl>(), Err(UrlError::BadHost { .. })));
         assert!(matches!("kafka://bad host/o".parse::<StreamUrl>(), Err(UrlError::BadHost { .. })));
+        // Found by the urls_and_keys fuzz check: it used to be shown as `kafka://a,b`, two hosts.
+        assert!(matches!("kafka://a%2Cb/o".parse::<StreamUrl>(), Err(UrlError::BadHost { .. })));
         assert!(matches!("stdio://host/o".parse::<StreamUrl>(), Err(UrlError::BadHost { .. })));
         assert!(matches!("kafka://h".parse::<StreamUrl>(), Err(UrlError::MissingStreams { .. })));
         assert!(matches!("kafka://h/a b".parse::<StreamUrl>(), Err(UrlError::BadStreamKey { .. })));

@@ -1,5 +1,7 @@
 //! Error values. Every input a user or a broker can produce ends here, never in a panic.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::key::{SeqNo, ShardId, StreamKey};
@@ -287,6 +289,13 @@ pub enum ProducerError {
     /// The producer was ended.
     #[error("the producer has ended")]
     Ended,
+    /// A bounded flush ran out of time. Nothing is dropped: the messages not yet
+    /// stored are still being sent, and their receipts still resolve.
+    #[error("not every message was stored within {waited:?}; the rest are still being sent")]
+    FlushTimeout {
+        /// How long the flush waited.
+        waited: Duration,
+    },
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),

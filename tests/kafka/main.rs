@@ -9,5 +9,6 @@ mod cli;
 mod common;
 mod groups;
 mod positions;
+mod producer;
 #[path = "../support/mod.rs"]
 mod support;

@@ -15,6 +15,7 @@ use weir_core::{
 };
 
 mod broker;
+pub mod cases;
 mod ops;
 
 pub use broker::*;

@@ -1,0 +1,58 @@
+//! The producer's bounded flush: on a live broker it returns once everything is
+//! stored; with no broker it gives up at its limit, drops nothing it was given,
+//! and the producer still closes cleanly.
+
+use std::time::{Duration, Instant};
+
+use weir::{ProducerError, ProducerOptions, Tokio};
+
+use crate::common::{broker, create_stream, key, namespace, streamer};
+
+#[test]
+fn a_flush_within_returns_once_every_message_is_stored() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("flush-live"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    let receipts: Vec<_> = (0..100).map(|n| producer.send_to(&orders, format!("m{n}")).unwrap()).collect();
+    producer.flush_within_blocking(Duration::from_secs(30)).expect("stored within the limit");
+    // Flushed means stored: every receipt is already resolved, in order.
+    let seqs: Vec<u64> = receipts.into_iter().map(|receipt| weir::block_on(receipt).unwrap().seq.0).collect();
+    assert_eq!(seqs, (0..100).collect::<Vec<_>>());
+}
+
+/// With nothing listening, librdkafka would retry for `message.timeout.ms`
+/// (5 minutes by default); the bounded flush reports at its limit instead, on a
+/// runtime's timer as well as with none.
+#[test]
+fn a_flush_within_gives_up_at_its_limit_when_the_broker_is_down() {
+    let url = "kafka://127.0.0.1:1?connect.timeout.ms=2000&message.timeout.ms=60000";
+    let orders = key("orders");
+    let limit = Duration::from_millis(500);
+
+    let streamer: weir::Streamer<weir::NoRuntime> = weir::connect(url).unwrap();
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    let receipt = producer.send_to(&orders, "kept").unwrap();
+    let started = Instant::now();
+    let err = producer.flush_within_blocking(limit).expect_err("nothing can be stored");
+    assert_eq!(err, ProducerError::FlushTimeout { waited: limit });
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    // The message is still pending, not dropped: a second bounded flush waits for it again.
+    assert!(matches!(producer.flush_within_blocking(limit), Err(ProducerError::FlushTimeout { .. })));
+    let started = Instant::now();
+    drop(producer);
+    drop(receipt);
+    assert!(started.elapsed() < Duration::from_secs(5), "closing took {:?}", started.elapsed());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let streamer: weir::Streamer<Tokio> = weir::connect(url).unwrap();
+        let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+        let _receipt = producer.send_to(&orders, "kept").unwrap();
+        let started = Instant::now();
+        let err = producer.flush_within(limit).await.expect_err("nothing can be stored");
+        assert_eq!(err, ProducerError::FlushTimeout { waited: limit });
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    });
+}
