@@ -1,12 +1,30 @@
-//! The producer's bounded flush: on a live broker it returns once everything is
-//! stored; with no broker it gives up at its limit, drops nothing it was given,
-//! and the producer still closes cleanly.
+//! The producer's backpressure and bounded flush: a full librdkafka queue makes
+//! `send` wait for room instead of failing; a bounded flush returns once
+//! everything is stored, and with no broker gives up at its limit, drops nothing
+//! it was given, and the producer still closes cleanly.
 
 use std::time::{Duration, Instant};
 
 use weir::{ProducerError, ProducerOptions, Tokio};
 
-use crate::common::{broker, create_stream, key, namespace, streamer};
+use crate::common::{broker, create_stream, key, namespace, streamer, url};
+
+#[test]
+fn a_full_queue_makes_send_wait_instead_of_failing() {
+    let address = broker!();
+    let namespace = namespace("queue-full");
+    // Room for 100 messages in librdkafka's queue; 5000 are sent without a pause.
+    let streamer: weir::Streamer<weir::NoRuntime> =
+        weir::connect(&format!("{}&queue.buffering.max.messages=100", url(&address, &namespace))).unwrap();
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    let receipts: Vec<_> =
+        (0..5000).map(|n| producer.send_to(&orders, format!("m{n}")).expect("send waits for room")).collect();
+    producer.flush_blocking().unwrap();
+    let seqs: Vec<u64> = receipts.into_iter().map(|receipt| weir::block_on(receipt).unwrap().seq.0).collect();
+    assert_eq!(seqs, (0..5000).collect::<Vec<_>>(), "every message stored, in order");
+}
 
 #[test]
 fn a_flush_within_returns_once_every_message_is_stored() {

@@ -2,9 +2,11 @@
 //! delivery reports resolving receipts.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message as _};
 use rdkafka::producer::{BaseRecord, Partitioner, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
@@ -17,15 +19,30 @@ use weir_core::{
 use crate::error::{failed, BACKEND};
 use crate::options::KafkaOptions;
 
+/// librdkafka's default `message.timeout.ms`.
+const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How often a sender blocked on a full queue tries again without a new report.
+const ROOM_RETRY: Duration = Duration::from_millis(5);
+
 #[derive(Default)]
 struct InFlight {
     count: usize,
+    /// Delivery reports so far, stored or failed.
+    delivered: u64,
+    /// Messages not stored since the last flush, and the first one's error:
+    /// the next flush reports them, so one dropped receipt hides nothing.
+    failures: u64,
+    first_failure: Option<ProducerError>,
     waker: Option<Waker>,
 }
 
 /// Delivery reports and partitioning for one producer.
 pub struct ProducerState {
     in_flight: Mutex<InFlight>,
+    /// Signalled on every delivery report: a sender waiting for room in
+    /// librdkafka's full queue tries again.
+    delivered: Condvar,
     round_robin: Mutex<BTreeMap<String, u64>>,
     namespace: String,
 }
@@ -56,12 +73,22 @@ impl ProducerContext<ProducerState> for ProducerState {
     fn delivery(&self, result: &DeliveryResult<'_>, receipt: Self::DeliveryOpaque) {
         let outcome = match result {
             Ok(m) => header(&self.namespace, m.topic(), m.partition(), m.offset(), m.timestamp().to_millis()),
-            Err((err, _)) => Err(ProducerError::Backend(failed("storing a message", err))),
+            Err((err, m)) => {
+                let doing = format!("storing a message in {} partition {}", m.topic(), m.partition());
+                Err(ProducerError::Backend(failed(&doing, err)))
+            }
         };
+        let failure = outcome.as_ref().err().cloned();
         receipt.send(outcome);
         let waker = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(failure) = failure {
+                in_flight.failures += 1;
+                in_flight.first_failure.get_or_insert(failure);
+            }
             in_flight.count = in_flight.count.saturating_sub(1);
+            in_flight.delivered += 1;
+            self.delivered.notify_all();
             if in_flight.count == 0 {
                 in_flight.waker.take()
             } else {
@@ -98,6 +125,9 @@ fn header(
 pub struct KafkaProducer {
     rd: ThreadedProducer<ProducerState, ProducerState>,
     options: Arc<KafkaOptions>,
+    /// How long `send` waits for room in a full queue: `message.timeout.ms`,
+    /// the time librdkafka itself gives a queued message.
+    max_block: Duration,
 }
 
 impl KafkaProducer {
@@ -107,12 +137,39 @@ impl KafkaProducer {
     ) -> Result<Self, BackendError> {
         let state = ProducerState {
             in_flight: Mutex::default(),
+            delivered: Condvar::new(),
             round_robin: Mutex::default(),
             namespace: options.namespace.clone(),
         };
         let rd = rdkafka::config::FromClientConfigAndContext::from_config_and_context(config, state)
             .map_err(|err| failed("creating the producer", &err))?;
-        Ok(Self { rd, options })
+        let max_block = ["message.timeout.ms", "delivery.timeout.ms"]
+            .into_iter()
+            .find_map(|name| config.get(name)?.parse().ok())
+            .map_or(DEFAULT_MESSAGE_TIMEOUT, Duration::from_millis);
+        Ok(Self { rd, options, max_block })
+    }
+
+    /// How many delivery reports have come in so far.
+    fn delivered(&self) -> u64 {
+        self.in_flight().delivered
+    }
+
+    /// Waits until a delivery report after the `seen`th, or [`ROOM_RETRY`]
+    /// (librdkafka frees a batch's messages only after their reports ran, so
+    /// room can come without a further report); false once `max_block` has
+    /// passed since `started`.
+    fn wait_for_room(&self, seen: u64, started: std::time::Instant) -> bool {
+        let Some(left) = self.max_block.checked_sub(started.elapsed()) else { return false };
+        let context = self.rd.context();
+        let in_flight = context.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(
+            context
+                .delivered
+                .wait_timeout_while(in_flight, left.min(ROOM_RETRY), |in_flight| in_flight.delivered == seen)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        true
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, InFlight> {
@@ -135,13 +192,34 @@ impl ProducerBackend for KafkaProducer {
             record = record.timestamp(at.unix_millis());
         }
         self.in_flight().count += 1;
-        match self.rd.send(record) {
-            Ok(()) => Ok(receipt),
-            Err((err, _record)) => {
-                let mut in_flight = self.in_flight();
-                in_flight.count = in_flight.count.saturating_sub(1);
-                Err(ProducerError::Backend(failed(&format!("queueing a message for {key}"), &err)))
-            }
+        let started = std::time::Instant::now();
+        loop {
+            let seen = self.delivered();
+            // A full queue is backpressure, as a Kafka producer's `max.block.ms`:
+            // wait for deliveries to make room rather than drop or fail.
+            let err = match self.rd.send(record) {
+                Ok(()) => return Ok(receipt),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if self.wait_for_room(seen, started) =>
+                {
+                    record = back;
+                    continue;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => BackendError::new(
+                    BACKEND,
+                    BackendErrorKind::Timeout,
+                    format!(
+                        "queueing a message for {key}: librdkafka's queue is full \
+                         (queue.buffering.max.messages / queue.buffering.max.kbytes) \
+                         and no delivery made room within {:?}",
+                        self.max_block
+                    ),
+                ),
+                Err((err, _)) => failed(&format!("queueing a message for {key}"), &err),
+            };
+            let mut in_flight = self.in_flight();
+            in_flight.count = in_flight.count.saturating_sub(1);
+            return Err(ProducerError::Backend(err));
         }
     }
 
@@ -150,7 +228,19 @@ impl ProducerBackend for KafkaProducer {
         // the flusher when the last one is in; `message.timeout.ms` bounds it.
         let mut in_flight = self.in_flight();
         if in_flight.count == 0 {
-            Poll::Ready(Ok(()))
+            let failures = std::mem::take(&mut in_flight.failures);
+            Poll::Ready(match in_flight.first_failure.take() {
+                None => Ok(()),
+                Some(ProducerError::Backend(first)) => Err(ProducerError::Backend(BackendError::new(
+                    BACKEND,
+                    first.kind,
+                    format!(
+                        "{failures} message(s) sent since the last flush were not stored; the first: {}",
+                        first.message
+                    ),
+                ))),
+                Some(other) => Err(other),
+            })
         } else {
             in_flight.waker = Some(cx.waker().clone());
             Poll::Pending

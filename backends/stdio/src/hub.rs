@@ -21,6 +21,12 @@ use crate::codec::LineDecoder;
 /// How much stdin is read at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// How many messages a consumer's mailbox holds before the reader waits for it
+/// to take them. The core's own buffer pauses the reader too, but only once the
+/// consumer is polled: this bounds what piles up while it is not (a busy or
+/// descheduled consumer thread), so memory stays flat however long the input.
+const INBOX_LIMIT: usize = 4 * 1024;
+
 /// Names a consumer registered with the hub.
 pub(crate) type ConsumerId = u64;
 
@@ -142,8 +148,9 @@ impl Hub {
             let Some(slot) = state.consumers.remove(&id) else { return };
             if slot.paused {
                 state.paused -= 1;
-                self.resumed.notify_all();
             }
+            // It may have been the one the reader waited for.
+            self.resumed.notify_all();
             if let Some(group) = slot.group {
                 for rotation in state.groups[group].rotations.values_mut() {
                     rotation.leave(&id);
@@ -167,6 +174,9 @@ impl Hub {
                 }
             } else {
                 std::mem::swap(&mut slot.queue, out);
+                if out.len() >= INBOX_LIMIT {
+                    self.resumed.notify_all();
+                }
             }
         }
         input
@@ -197,8 +207,10 @@ impl Hub {
         let end = loop {
             {
                 let state = self.lock();
-                let state =
-                    self.resumed.wait_while(state, |s| s.paused > 0).unwrap_or_else(PoisonError::into_inner);
+                let state = self
+                    .resumed
+                    .wait_while(state, |s| s.paused > 0 || s.inbox_full())
+                    .unwrap_or_else(PoisonError::into_inner);
                 drop(state);
             }
             let filled = buf.len();
@@ -257,6 +269,11 @@ impl Hub {
 }
 
 impl State {
+    /// Whether some consumer's mailbox is at [`INBOX_LIMIT`].
+    fn inbox_full(&self) -> bool {
+        self.consumers.values().any(|slot| slot.queue.len() >= INBOX_LIMIT)
+    }
+
     fn dispatch(&mut self, message: Message, wake: &mut Vec<Waker>) {
         let mut targets = std::mem::take(&mut self.targets);
         let key = message.stream_key();
