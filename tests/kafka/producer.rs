@@ -74,3 +74,23 @@ fn a_flush_within_gives_up_at_its_limit_when_the_broker_is_down() {
         assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     });
 }
+
+/// A message librdkafka gives up on (here: no broker within `message.timeout.ms`)
+/// fails its receipt and the next flush, so a program that drops receipts (as
+/// `weir produce` does) still learns that something was not stored.
+#[test]
+fn a_flush_reports_messages_that_were_not_stored() {
+    let url = "kafka://127.0.0.1:1?connect.timeout.ms=2000&message.timeout.ms=500";
+    let streamer: weir::Streamer<weir::NoRuntime> = weir::connect(url).unwrap();
+    let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    let orders = key("orders");
+    let receipts: Vec<_> = (0..3).map(|n| producer.send_to(&orders, format!("m{n}")).unwrap()).collect();
+    let err = producer.flush_within_blocking(Duration::from_secs(30)).expect_err("nothing was stored");
+    let text = err.to_string();
+    assert!(text.contains("3 message(s)") && text.contains("not stored"), "{text}");
+    for receipt in receipts {
+        assert!(weir::block_on(receipt).is_err(), "each receipt says it failed");
+    }
+    // Reported once: a flush with nothing new in flight succeeds.
+    producer.flush_within_blocking(Duration::from_secs(5)).expect("nothing new since");
+}
