@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backpressure;
 mod cli;
 mod common;
 mod groups;

@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use rdkafka::consumer::Consumer;
-use rdkafka::topic_partition_list::TopicPartitionList;
 use weir_core::backend::{BlockingJob, ConsumerBackend};
 use weir_core::{Command, ConsumerCore, ConsumerMode, Message, ShardId, StreamKey, StreamShard};
 
@@ -75,30 +74,19 @@ impl KafkaConsumer {
         Some((key, ShardId(u32::try_from(*partition).ok()?)))
     }
 
-    fn tpl(&self) -> TopicPartitionList {
-        let mut tpl = TopicPartitionList::new();
-        for (topic, partition) in &self.assigned {
-            tpl.add_partition(topic, *partition);
-        }
-        tpl
-    }
-
-    fn set_paused(&mut self, paused: bool) {
-        self.paused = paused;
-        let tpl = self.tpl();
-        if tpl.count() > 0 {
-            // Non-blocking; a failure only means more messages arrive than the
-            // buffer wanted, which the core tolerates.
-            let _ = if paused { self.rd.pause(&tpl) } else { self.rd.resume(&tpl) };
-        }
+    /// Asks the poll thread to resume fetching after it held it (see
+    /// `poller::HOLD`). Not done here: librdkafka's pause and resume set the
+    /// partition's next fetch to "after the last message the application
+    /// took", and a message the poll thread is taking at that moment (out of
+    /// the queue, not yet counted) would be fetched and delivered a second
+    /// time. Between its own polls the count is exact.
+    fn resume_fetching(&self) {
+        self.rd.context().shared.want_paused(false);
     }
 
     fn report_assignment(&mut self, now: Instant, core: &mut ConsumerCore) {
         let shards: Vec<StreamShard> = self.assigned.iter().filter_map(|p| self.shard_of(p)).collect();
         core.handle_assignment(now, shards);
-        if self.paused {
-            self.set_paused(true);
-        }
     }
 
     fn feed_event(&mut self, event: Event, now: Instant, core: &mut ConsumerCore) {
@@ -135,9 +123,9 @@ impl ConsumerBackend for KafkaConsumer {
                 let partitions: Vec<Partition> = shards.iter().map(|s| self.partition_of(s)).collect();
                 if manual {
                     self.assigned = partitions.iter().cloned().collect();
-                } else if self.paused {
-                    self.set_paused(false);
                 }
+                // A positioning ends the core's pause (the positioning job
+                // resumes fetching where the poll thread held it).
                 self.paused = false;
                 let partitions: Vec<Partition> = if manual {
                     partitions
@@ -158,8 +146,13 @@ impl ConsumerBackend for KafkaConsumer {
                     .collect();
                 self.jobs.push_back(Box::new(move || jobs::commit(rd, id, offsets)));
             }
-            Command::Pause => self.set_paused(true),
-            Command::Resume => self.set_paused(false),
+            // The core's buffer is full: leave the messages with the poll
+            // thread. Pausing librdkafka here would make it drop what it
+            // prefetched and fetch it again on resume, for every buffer-full,
+            // at a second's backoff each; the poll thread holds fetching
+            // itself if the messages are not taken soon.
+            Command::Pause => self.paused = true,
+            Command::Resume => self.paused = false,
         }
         let _ = core;
     }
@@ -169,15 +162,15 @@ impl ConsumerBackend for KafkaConsumer {
         // the draining below and returning Pending.
         let shared = self.rd.context().shared.clone();
         shared.set_waker(cx.waker());
-        let (events, mut batch, held) = shared.take_input();
+        let (events, mut batch, held) = shared.take_input(!self.paused);
         let mut fed = !events.is_empty();
         for event in events {
             self.feed_event(event, now, core);
         }
         // Messages of partitions given up since they were taken belong to their new owner.
         batch.retain(|m| self.owns(m));
-        if held && !self.paused {
-            self.set_paused(false);
+        if held {
+            self.resume_fetching();
         }
         if !batch.is_empty() {
             fed = true;
@@ -203,7 +196,7 @@ struct Closer(Option<Rd>);
 impl Drop for Closer {
     fn drop(&mut self) {
         let Some(rd) = self.0.take() else { return };
-        // The poll thread holds the last handle and closes the consumer when it stops.
+        // The poll thread closes the consumer when it stops (see `poller::close`).
         rd.context().shared.stop();
     }
 }

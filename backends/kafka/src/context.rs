@@ -2,7 +2,7 @@
 //! blocking jobs: events recorded for the next `poll_input`, and the waker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -17,6 +17,9 @@ use crate::error::BACKEND;
 
 /// A partition as librdkafka names it.
 pub(crate) type Partition = (String, i32);
+
+/// Per partition, the newest commit sent and its outcome.
+pub(crate) type SentCommits = std::collections::BTreeMap<Partition, (CommitId, Result<(), BackendError>)>;
 
 /// Something that happened off the driver's path, fed to the core on the next poll.
 #[derive(Debug)]
@@ -52,6 +55,13 @@ pub(crate) struct State {
     pub(crate) restart: Vec<(Partition, i64)>,
     /// Partitions whose start came from the reset policy (no commit yet), with that start.
     pub(crate) unrecorded: std::collections::BTreeMap<Partition, i64>,
+    /// Since when, and with which last word from librdkafka, every broker
+    /// is down after the cluster was reached (see `reach`).
+    pub(crate) down: Option<(std::time::Instant, String)>,
+    /// The consumer failed for good (an unreachable cluster): nothing more to report.
+    pub(crate) gave_up: bool,
+    /// Whether the driver wants fetching paused, until the poll thread applies it.
+    pub(crate) pause_wanted: Option<bool>,
 }
 
 impl State {
@@ -73,6 +83,17 @@ impl State {
         }
         self.restart.swap_remove(at);
         false
+    }
+
+    /// The cluster was reached (perhaps not just now).
+    pub(crate) fn mark_connected(&mut self) {
+        self.connected = true;
+    }
+
+    /// A broker answered just now: the cluster is reachable.
+    pub(crate) fn mark_reachable(&mut self) {
+        self.connected = true;
+        self.down = None;
     }
 
     /// Records an event and returns the waker to wake once the lock is released.
@@ -98,6 +119,8 @@ pub(crate) struct Shared {
     queued: Mutex<bool>,
     /// Wakes the poll thread when `queued` is set.
     queued_changed: Condvar,
+    /// Wakes a poll thread waiting for the driver to take messages (with `state`).
+    room: Condvar,
     /// Serialises the jobs that choose positions (the first assignment,
     /// rewinds, seeks), so an older one cannot apply after a newer one.
     pub(crate) positioning: Mutex<()>,
@@ -107,6 +130,12 @@ pub(crate) struct Shared {
     pub(crate) polling: Mutex<()>,
     /// A positioning waits for `polling`: the poll thread lets it in first.
     pub(crate) positioning_waits: AtomicBool,
+    /// Counts the queue events librdkafka's callbacks served (see `served`).
+    served: AtomicU64,
+    /// Held by a commit job while it commits: one commit at a time, in the
+    /// order they reach the broker. Per partition, the newest commit sent and
+    /// its outcome (see `jobs::commit`).
+    pub(crate) commits: Mutex<SentCommits>,
 }
 
 impl Shared {
@@ -133,6 +162,8 @@ impl Shared {
         self.positioning_waits.store(false, Ordering::Release);
         let result = f();
         drop(polling);
+        // `f` dropped the messages of the old position: there may be room now.
+        self.room.notify_all();
         result
     }
 
@@ -142,10 +173,17 @@ impl Shared {
         self.queued_changed.notify_one();
     }
 
+    /// Asks the poll thread to pause (or resume) fetching, and wakes it.
+    pub(crate) fn want_paused(&self, paused: bool) {
+        self.lock().pause_wanted = Some(paused);
+        self.queue_filled();
+    }
+
     /// Tells the poll thread to stop, and wakes it.
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);
         self.queue_filled();
+        self.room.notify_all();
     }
 
     pub(crate) fn stopped(&self) -> bool {
@@ -161,6 +199,17 @@ impl Shared {
             .wait_timeout_while(queued, at_most, |queued| !*queued)
             .unwrap_or_else(PoisonError::into_inner);
         *queued = false;
+    }
+
+    /// How many queue events (log lines, rebalances, commit outcomes) the
+    /// callbacks served so far: rdkafka's `poll` returns `None` both for an
+    /// empty queue and for a served event, and the poll thread must tell them apart.
+    pub(crate) fn served(&self) -> u64 {
+        self.served.load(Ordering::Acquire)
+    }
+
+    fn count_served(&self) {
+        self.served.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Held by the poll thread around one poll; lets a waiting positioning go first.
@@ -179,16 +228,41 @@ impl Shared {
     }
 
     /// Everything recorded so far, taken at once so that an event (a seek's
-    /// outcome, say) is never seen after the messages that followed it:
-    /// the events, the messages, and whether the poll thread held fetching.
-    pub(crate) fn take_input(&self) -> (VecDeque<Event>, Vec<Message>, bool) {
+    /// outcome, say) is never seen after the messages that followed it: the
+    /// events, the messages (only if `messages`: the core may be full), and
+    /// whether the poll thread held fetching (reported with taken messages).
+    pub(crate) fn take_input(&self, messages: bool) -> (VecDeque<Event>, Vec<Message>, bool) {
         let mut state = self.lock();
         let events = std::mem::take(&mut state.events);
-        (events, std::mem::take(&mut state.messages), std::mem::take(&mut state.held))
+        if !messages {
+            return (events, Vec::new(), false);
+        }
+        let taken = std::mem::take(&mut state.messages);
+        let held = std::mem::take(&mut state.held);
+        drop(state);
+        self.room.notify_all();
+        (events, taken, held)
     }
 
+    /// Blocks the poll thread while `limit` messages wait for the driver,
+    /// until it takes them, a stop, or `at_most` passed; false if they still wait.
+    pub(crate) fn wait_for_room(&self, limit: usize, at_most: std::time::Duration) -> bool {
+        let state = self.lock();
+        let (state, _) = self
+            .room
+            .wait_timeout_while(state, at_most, |state| state.messages.len() >= limit && !self.stopped())
+            .unwrap_or_else(PoisonError::into_inner);
+        state.messages.len() < limit
+    }
+
+    /// The cluster was reached (perhaps not just now).
     pub(crate) fn mark_connected(&self) {
-        self.lock().connected = true;
+        self.lock().mark_connected();
+    }
+
+    /// A broker answered just now: the cluster is reachable.
+    pub(crate) fn mark_reachable(&self) {
+        self.lock().mark_reachable();
     }
 }
 
@@ -196,24 +270,64 @@ impl Shared {
 pub struct WeirContext {
     pub(crate) shared: std::sync::Arc<Shared>,
     pub(crate) servers: String,
+    /// The consumer's `group.id`, for errors that name it.
+    pub(crate) group: String,
     pub(crate) reset: crate::options::OffsetReset,
     pub(crate) timeout: std::time::Duration,
+    /// How long every broker may stay down once reached (see `reach`).
+    pub(crate) unreachable: Option<std::time::Duration>,
+    /// A topic of the consumer, asked about to see whether the cluster is back.
+    pub(crate) probe_topic: Option<String>,
 }
 
+/// Group errors that retrying cannot cure: the broker refuses this member
+/// (its settings, its rights, the group's other members). librdkafka retries
+/// the join forever and reports each refusal only as an error event, so
+/// without this a refused consumer's `next` would wait forever.
+const REFUSED_JOIN: [RDKafkaErrorCode; 5] = [
+    RDKafkaErrorCode::InvalidSessionTimeout,
+    RDKafkaErrorCode::InconsistentGroupProtocol,
+    RDKafkaErrorCode::InvalidGroupId,
+    RDKafkaErrorCode::GroupAuthorizationFailed,
+    RDKafkaErrorCode::GroupMaxSizeReached,
+];
+
 impl ClientContext for WeirContext {
+    /// Log lines arrive as queue events: counted (see `Shared::served`), then
+    /// handed to the `log` crate as rdkafka does by default.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.shared.count_served();
+        if std::env::var("WEIR_RDDEBUG").is_ok() { eprintln!("RDLOG {:?} [{}] {fac}: {log_message}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1000000, &self.group[self.group.len().saturating_sub(12)..]); }
+        rdkafka::client::DefaultClientContext.log(level, fac, log_message);
+    }
+
     fn error(&self, error: RdError, reason: &str) {
-        let code = error.rdkafka_error_code();
-        let fatal = code == Some(RDKafkaErrorCode::Fatal);
-        let unreachable = code == Some(RDKafkaErrorCode::AllBrokersDown) && !self.shared.lock().connected;
-        if fatal || unreachable {
-            let kind = if fatal { BackendErrorKind::Broker } else { BackendErrorKind::Connect };
-            let message = if unreachable {
-                format!("cannot reach any broker of {}: {reason}", self.servers)
-            } else {
-                format!("fatal error: {error}: {reason}")
-            };
-            self.shared.push(Event::Fatal(BackendError::new(BACKEND, kind, message)));
-        }
+        let Some(code) = error.rdkafka_error_code() else { return };
+        let failure = match code {
+            RDKafkaErrorCode::Fatal => BackendError::new(
+                BACKEND,
+                BackendErrorKind::Broker,
+                format!("fatal error: {error}: {reason}"),
+            ),
+            RDKafkaErrorCode::AllBrokersDown => {
+                let mut state = self.shared.lock();
+                if state.connected {
+                    // Reached before: librdkafka reconnects; `reach` decides when to give up.
+                    let since = state.down.take().map_or_else(std::time::Instant::now, |(since, _)| since);
+                    state.down = Some((since, reason.to_owned()));
+                    return;
+                }
+                drop(state);
+                let message = format!("cannot reach any broker of {}: {reason}", self.servers);
+                BackendError::new(BACKEND, BackendErrorKind::Connect, message)
+            }
+            code if REFUSED_JOIN.contains(&code) => {
+                let message = format!("the broker refused consumer group {}: {reason}", self.group);
+                BackendError::new(BACKEND, BackendErrorKind::Broker, message)
+            }
+            _ => return,
+        };
+        self.shared.push(Event::Fatal(failure));
     }
 }
 
@@ -222,6 +336,11 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
 }
 
 impl ConsumerContext for WeirContext {
+    /// Only counted (see `Shared::served`): commits report through their jobs.
+    fn commit_callback(&self, _result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
+        self.shared.count_served();
+    }
+
     /// Runs on the consumer's own thread (see `poller`), so it may block: an
     /// assignment is applied with explicit offsets — the committed ones, else
     /// the reset policy's, looked up now — so "latest" means latest when the
@@ -231,7 +350,7 @@ impl ConsumerContext for WeirContext {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let changed = partitions(tpl);
         let event = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            self.shared.mark_connected();
+            self.shared.mark_reachable();
             match self.apply(consumer, &changed, cooperative) {
                 Ok(()) => Event::Ready { partitions: changed },
                 Err(err) => Event::Fatal(err),
@@ -246,6 +365,7 @@ impl ConsumerContext for WeirContext {
             }
         };
         self.shared.push(event);
+        self.shared.count_served();
     }
 }
 
@@ -269,6 +389,11 @@ impl WeirContext {
             }
         }
         let tpl = crate::jobs::tpl_of(&offsets)?;
+        // A partition paused by an earlier hold stays paused through unassign
+        // and assign (librdkafka keeps the application's pause flag), and
+        // would never be fetched again: clear it first. This runs inside the
+        // poll thread's poll, between two messages, like every pause.
+        let _ = consumer.resume(&tpl);
         let result = if cooperative { consumer.incremental_assign(&tpl) } else { consumer.assign(&tpl) };
         result.map_err(|err| crate::error::failed("assigning partitions", &err))
     }

@@ -131,11 +131,34 @@ fn partitions_of(
             failed(&format!("reading the metadata of {topic} from {}", consumer.context().servers), &err)
         })?;
         for found in metadata.topics() {
+            refused_topic(found, consumer)?;
             partitions.extend(found.partitions().iter().map(|p| (found.name().to_owned(), p.id())));
         }
     }
-    shared(consumer).mark_connected();
+    shared(consumer).mark_reachable();
     Ok(partitions)
+}
+
+/// A topic the cluster will not serve: missing (and not made, as with
+/// `allow.auto.create.topics=false`) or forbidden. Waiting cannot cure either,
+/// and librdkafka would only wait (assigning nothing, or retrying the
+/// subscription), so the consumer fails naming the topic. Other topic errors
+/// (a leader not elected yet, right after the topic was made) pass: librdkafka
+/// retries them.
+fn refused_topic(found: &rdkafka::metadata::MetadataTopic, consumer: &Rd) -> Result<(), BackendError> {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    let Some(code) = found.error().map(Code::from) else { return Ok(()) };
+    let servers = &consumer.context().servers;
+    let message = match code {
+        Code::UnknownTopicOrPartition => format!(
+            "topic {} does not exist on {servers} and was not created \
+             (allow.auto.create.topics=false, or the broker does not create topics): {code}",
+            found.name()
+        ),
+        Code::TopicAuthorizationFailed => format!("topic {} on {servers}: {code}", found.name()),
+        _ => return Ok(()),
+    };
+    Err(BackendError::new(BACKEND, BackendErrorKind::Broker, message))
 }
 
 /// Joins the group: makes sure the topics exist, then subscribes.
@@ -208,6 +231,13 @@ pub(crate) fn position(
                     _ => None,
                 })
                 .collect();
+            // A positioning ends a hold: resume first (between polls, as the
+            // poll thread would), so the new position is the one fetched from.
+            if std::mem::take(&mut shared(&consumer).lock().held) {
+                if let Ok(assignment) = consumer.assignment() {
+                    let _ = consumer.resume(&assignment);
+                }
+            }
             if manual && !same_partitions(&consumer, &starts) {
                 consumer.assign(&tpl).map_err(|err| failed("assigning partitions", &err))?;
             } else {
@@ -264,15 +294,46 @@ fn seek(consumer: &Rd, tpl: TopicPartitionList, timeout: Duration) -> Result<(),
 }
 
 /// Commits resume-from offsets and waits for the broker's answer.
+///
+/// Commit jobs run on a runtime's blocking pool, several at once when their
+/// futures were dropped without waiting, and a later one can reach the
+/// broker first. The broker keeps whichever arrives last, so an older commit
+/// arriving after a newer one would move the group's position to where the
+/// application no longer wants to resume (after a rewind, past messages it
+/// is about to process again). So commits go one at a time, and a partition
+/// that a newer commit (higher id: the core numbers them in order) has been
+/// sent for is left out of an older one, which reports the newer one's
+/// outcome for it.
 pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>) {
+    let shared = shared(&consumer);
     {
-        let mut state = shared(&consumer).lock();
+        let mut state = shared.lock();
         offsets.iter().for_each(|(p, _)| {
             state.unrecorded.remove(p);
         });
     }
-    let result = tpl_of(&offsets).and_then(|tpl| {
-        consumer.commit(&tpl, CommitMode::Sync).map_err(|err| failed("committing offsets", &err))
-    });
-    shared(&consumer).push(Event::Committed(id, result));
+    let mut sent = shared.commits.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut superseded: Result<(), BackendError> = Ok(());
+    let offsets: Vec<(Partition, i64)> = offsets
+        .into_iter()
+        .filter(|(partition, _)| match sent.get(partition) {
+            Some((newer, outcome)) if *newer > id => {
+                superseded = superseded.clone().and(outcome.clone());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let result = if offsets.is_empty() {
+        Ok(())
+    } else {
+        tpl_of(&offsets).and_then(|tpl| {
+            consumer.commit(&tpl, CommitMode::Sync).map_err(|err| failed("committing offsets", &err))
+        })
+    };
+    for (partition, _) in offsets {
+        sent.insert(partition, (id, result.clone()));
+    }
+    drop(sent);
+    shared.push(Event::Committed(id, result.and(superseded)));
 }

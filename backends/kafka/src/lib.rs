@@ -36,6 +36,7 @@ mod jobs;
 mod options;
 mod poller;
 mod producer;
+mod reach;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ use std::sync::Arc;
 pub use consumer::KafkaConsumer;
 pub use context::WeirContext;
 pub use error::KafkaError;
-pub use options::{KafkaOptions, OffsetReset, DEFAULT_CONNECT_TIMEOUT};
+pub use options::{KafkaOptions, OffsetReset, DEFAULT_CONNECT_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT};
 pub use producer::{KafkaProducer, ProducerState};
 use rdkafka::consumer::BaseConsumer;
 use weir_core::backend::Streamer;
@@ -141,23 +142,28 @@ impl Streamer for KafkaStreamer {
         if let Some(timeout) = self.options.session_timeout {
             config.set("session.timeout.ms", timeout.as_millis().to_string());
         }
+        let group = self.group_id(core)?;
+        if let (Ok(d), true) = (std::env::var("WEIR_RDDEBUG"), self.options.namespace.contains("gone")) { config.set("debug", d); }
         config
-            .set("group.id", self.group_id(core)?)
+            .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
+        let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
         let shared = Arc::new(Shared::default());
         let context = WeirContext {
             shared: shared.clone(),
             servers: self.servers.clone(),
+            group,
             reset: self.options.auto_offset_reset.unwrap_or(OffsetReset::Latest),
             timeout: self.options.connect_timeout,
+            unreachable: self.options.unreachable_timeout,
+            probe_topic: topics.first().cloned(),
         };
         let mut rd: BaseConsumer<WeirContext> = config
             .create_with_context(context)
             .map_err(|err| StreamerError::from(KafkaError::Config(err.to_string())))?;
         let queue = shared.clone();
         rd.set_nonempty_callback(move || queue.queue_filled());
-        let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
         let rd = Arc::new(rd);
         poller::spawn(rd.clone(), self.options.clone(), core.options().buffer()).map_err(|err| {
             BackendError::new(BACKEND, BackendErrorKind::Io, format!("starting the consumer's thread: {err}"))

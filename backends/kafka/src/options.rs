@@ -53,6 +53,13 @@ const OWNED: [(&str, &str); 5] = [
 /// The default time to reach the cluster before a consumer reports a connect error.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default time every broker may stay unreachable, once a consumer has
+/// reached the cluster, before its `next` fails with a connect error. Long
+/// enough for a broker restart; short enough that a cluster gone for good is
+/// reported instead of waited for forever (librdkafka itself reconnects
+/// forever and tells its application nothing but "all brokers down").
+pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Options of a [`KafkaStreamer`](crate::KafkaStreamer).
 ///
 /// In a URL, every typed option is a query parameter named like its Kafka
@@ -69,6 +76,11 @@ pub struct KafkaOptions {
     pub auto_commit_interval: Option<Duration>,
     /// How long to try reaching the cluster before failing (`connect.timeout.ms`).
     pub connect_timeout: Duration,
+    /// How long every broker may stay unreachable after the cluster was
+    /// reached before a consumer fails with a connect error
+    /// (`unreachable.timeout.ms`, weir's own; `0` in a URL: wait forever).
+    /// `None`: wait forever.
+    pub unreachable_timeout: Option<Duration>,
     /// `security.protocol`: plaintext, ssl, sasl_plaintext or sasl_ssl.
     pub security_protocol: Option<String>,
     /// `sasl.mechanisms`, e.g. PLAIN or SCRAM-SHA-256.
@@ -91,6 +103,7 @@ impl Default for KafkaOptions {
             session_timeout: None,
             auto_commit_interval: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            unreachable_timeout: Some(DEFAULT_UNREACHABLE_TIMEOUT),
             security_protocol: None,
             sasl_mechanism: None,
             sasl_username: None,
@@ -138,17 +151,21 @@ impl KafkaOptions {
         if let Some(timeout) = millis("connect.timeout.ms")? {
             options.connect_timeout = timeout;
         }
+        if let Some(timeout) = millis("unreachable.timeout.ms")? {
+            options.unreachable_timeout = (!timeout.is_zero()).then_some(timeout);
+        }
         options.security_protocol = url.param("security.protocol")?;
         options.sasl_mechanism = url.param("sasl.mechanisms")?;
         options.sasl_username = url.param("sasl.username")?;
         options.sasl_password = url.param("sasl.password")?;
         options.ssl_ca_location = url.param("ssl.ca.location")?;
         options.namespace = url.param("namespace")?.unwrap_or_default();
-        const TYPED: [&str; 10] = [
+        const TYPED: [&str; 11] = [
             "auto.offset.reset",
             "session.timeout.ms",
             "auto.commit.interval.ms",
             "connect.timeout.ms",
+            "unreachable.timeout.ms",
             "security.protocol",
             "sasl.mechanisms",
             "sasl.username",
@@ -234,6 +251,21 @@ mod tests {
         assert_eq!(options.topic("orders"), "t1-orders");
         assert_eq!(options.key_of("t1-orders"), Some("orders"));
         assert_eq!(options.key_of("orders"), None);
+        assert_eq!(options.unreachable_timeout, Some(DEFAULT_UNREACHABLE_TIMEOUT));
+        assert!(!options.raw().contains_key("unreachable.timeout.ms"));
+    }
+
+    #[test]
+    fn unreachable_timeout_is_weirs_own_and_zero_waits_forever() {
+        let options =
+            KafkaOptions::from_url(&url("kafka://h:9092?unreachable.timeout.ms=3000")).expect("options");
+        assert_eq!(options.unreachable_timeout, Some(Duration::from_secs(3)));
+        assert!(options.raw().is_empty(), "not passed to librdkafka: {:?}", options.raw());
+        let options =
+            KafkaOptions::from_url(&url("kafka://h:9092?unreachable.timeout.ms=0")).expect("options");
+        assert_eq!(options.unreachable_timeout, None);
+        let err = KafkaOptions::from_url(&url("kafka://h:9092?unreachable.timeout.ms=soon")).unwrap_err();
+        assert!(err.to_string().contains("unreachable.timeout.ms"), "{err}");
     }
 
     #[test]

@@ -24,6 +24,15 @@ use crate::options::KafkaOptions;
 /// an idle one still polls now and then; woken by its queue, it needs no more.
 const KEEP_POLLING: Duration = Duration::from_secs(1);
 
+/// How long the poll thread waits for the driver to take a full hand-over
+/// before it pauses fetching. Pausing is costly (librdkafka drops what it
+/// prefetched and fetches it again on resume, after a backoff), so an
+/// application that keeps consuming is never paused: while it catches up,
+/// librdkafka's own queue bounds what is fetched. One that stops consuming is
+/// paused after this long, and the thread goes on polling so rebalances are
+/// not held up.
+const HOLD: Duration = Duration::from_millis(200);
+
 /// Starts the thread; it ends once `stop` is set, dropping its handle.
 pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -40,33 +49,88 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
         // its non-empty callback. A queue filled between the last poll and
         // the wait sets the flag the wait checks, so no wake-up is lost.
         loop {
-            let _turn = shared.poll_turn();
+            let turn = shared.poll_turn();
+            let wanted = shared.lock().pause_wanted.take();
+            if let Some(pause) = wanted {
+                pause_fetching(rd, pause);
+            }
+            let served = shared.served();
             // Per-partition errors are retried by librdkafka; fatal ones arrive
             // through the error callback. Rebalances run inside this call.
-            let Some(polled) = rd.poll(Duration::ZERO) else { break };
+            let Some(polled) = rd.poll(Duration::ZERO) else {
+                if shared.served() != served {
+                    // The poll served an event (a log line, a rebalance, a
+                    // commit's outcome), which rdkafka reports as "nothing".
+                    // More may be queued behind it, and librdkafka calls the
+                    // non-empty callback only when an empty queue fills: the
+                    // thread must not wait now.
+                    continue;
+                }
+                break;
+            };
             let Ok(borrowed) = polled else { continue };
             let Some(message) = convert(&mut keys, options, &borrowed) else { continue };
-            let waker = {
+            let (waker, full) = {
                 let mut state = shared.lock();
                 if state.is_stale(borrowed.topic(), borrowed.partition(), borrowed.offset()) {
                     continue;
                 }
-                state.connected = true;
+                state.mark_reachable();
                 state.messages.push(message);
-                if state.messages.len() >= limit && !state.held {
-                    // The driver is not taking messages: stop fetching until it does.
-                    if let Ok(assignment) = rd.assignment() {
-                        let _ = rd.pause(&assignment);
-                    }
-                    state.held = true;
-                }
-                state.take_waker()
+                (state.take_waker(), state.messages.len() >= limit && !state.held)
             };
             if let Some(waker) = waker {
                 waker.wake();
             }
+            if full {
+                // Let a positioning in while waiting.
+                drop(turn);
+                if !shared.wait_for_room(limit, HOLD) {
+                    // The driver is not taking messages: stop fetching until it
+                    // does. Decided under the lock, so a driver that takes them
+                    // meanwhile sees `held` and resumes.
+                    let _turn = shared.poll_turn();
+                    let mut state = shared.lock();
+                    if state.messages.len() >= limit && !state.held {
+                        pause_fetching(rd, true);
+                        state.held = true;
+                    }
+                }
+            }
         }
-        shared.wait_for_queue(KEEP_POLLING);
+        let wait = crate::reach::watch(rd, KEEP_POLLING);
+        shared.wait_for_queue(wait);
+    }
+    close(rd);
+}
+
+/// How long closing a consumer may take before the thread lets go of it.
+const CLOSE_WITHIN: Duration = Duration::from_secs(30);
+
+/// Leaves the group and closes the consumer, here rather than when the last
+/// handle drops: a blocking job stuck on a dead broker (a commit waiting for
+/// the group coordinator, which librdkafka waits for without a limit) holds a
+/// handle, and only the close fails its call and lets it go. Bounded; if it
+/// is not closed by then, the last handle's drop closes it.
+pub(crate) fn close(rd: &Rd) {
+    if rd.closed() || rd.close_queue().is_err() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    while !rd.closed() && started.elapsed() < CLOSE_WITHIN {
+        // Rebalance callbacks (giving the partitions up) run in this poll.
+        let _ = rd.poll(Duration::from_millis(100));
+    }
+}
+
+/// Pauses (or resumes) every assigned partition. Only between two polls of
+/// this thread: see `KafkaConsumer::resume_fetching`. A failure only means more
+/// (or fewer, until the next resume) messages than the buffer wanted.
+fn pause_fetching(rd: &Rd, pause: bool) {
+    if let Ok(assignment) = rd.assignment() {
+        if assignment.count() > 0 {
+            let _ = if pause { rd.pause(&assignment) } else { rd.resume(&assignment) };
+        }
     }
 }
 

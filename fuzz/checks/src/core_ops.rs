@@ -20,7 +20,7 @@ const MAX_OPS: usize = 64;
 ///
 /// Layout: mode, buffer (1..8), batch (1..5), the messages stored in each of
 /// the four shards (0..8), then operations: one byte picks the kind, the next
-/// bytes its arguments (see [`op`]).
+/// bytes its arguments (see `op` in this file).
 pub fn core_ops(data: &[u8]) {
     let case = decode(data);
     let first = run(&case);

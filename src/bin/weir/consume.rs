@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use weir::core::Scheme;
 use weir::{ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, NoRuntime, OptionsError, StreamUrl};
 
+use crate::commit::commit_all;
 use crate::exit::Usage;
 use crate::format::{self, Format};
 use crate::stats::Stats;
@@ -51,6 +52,20 @@ pub fn options(mode: ConsumerMode, group: Option<String>) -> anyhow::Result<Cons
     }
 }
 
+/// Applies what the streamer's URL says about consuming: a `kafka://` URL's
+/// `auto.commit.interval.ms` is how often a committing consumer commits (the
+/// core commits, not librdkafka, so the URL alone would not reach it).
+pub fn url_settings(streamer: &weir::Streamer<NoRuntime>, options: &mut ConsumerOptions) {
+    #[cfg(feature = "kafka")]
+    if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
+        if options.mode().commits() {
+            kafka.options().apply_to(options);
+        }
+    }
+    #[cfg(not(feature = "kafka"))]
+    let _ = (streamer, options);
+}
+
 /// Connects to the streamer to consume from.
 ///
 /// Not `sim://`: its broker lives inside this process, where nothing else
@@ -68,15 +83,31 @@ pub fn connect_input(url: &StreamUrl) -> anyhow::Result<weir::Streamer<NoRuntime
     Ok(streamer)
 }
 
+/// Whether the core's next deadline (an automatic commit) is due within the
+/// margin: `next_blocking` returns a buffered message at once, so a commit it
+/// runs is one due by now.
+fn commit_near(consumer: &weir::Consumer<NoRuntime>) -> bool {
+    const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+    consumer.core().poll_timeout().is_some_and(|due| due <= std::time::Instant::now() + MARGIN)
+}
+
 /// Prints messages until the input ends (or `--count`).
 pub fn run(args: Args) -> anyhow::Result<()> {
     let streamer = connect_input(&args.url)?;
-    let mut consumer = streamer.create_consumer(args.url.streams(), options(args.mode, args.group)?)?;
+    let mut options = options(args.mode, args.group)?;
+    url_settings(&streamer, &mut options);
+    let mut consumer = streamer.create_consumer(args.url.streams(), options)?;
     let stats = Stats::start(args.stats);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut scratch = Vec::new();
     for _ in 0..args.count.unwrap_or(u64::MAX) {
+        if commit_near(&consumer) {
+            // The core's automatic commit may run inside the next call and
+            // covers every message returned so far: they must be written out
+            // first, or a crash right after would lose them.
+            out.flush().context("writing stdout")?;
+        }
         let message = match consumer.next_blocking() {
             Ok(message) => message,
             Err(ConsumerError::EndOfStream) => break,
@@ -85,21 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         stats.count(message.payload.len());
         format::write(&mut out, args.format, &message, &mut scratch)?;
         if consumer.core().buffered() == 0 {
-            // Nothing else is ready: let the reader see this one now.
+            // Nothing else is ready, so the next call may wait (and commit
+            // meanwhile): let the reader see this one now.
             out.flush().context("writing stdout")?;
         }
     }
     out.flush().context("writing stdout")?;
-    commit_on_exit(&mut consumer)
-}
-
-/// A committing consumer records what it printed before the process ends,
-/// so the next run resumes after it rather than after the last auto-commit.
-pub fn commit_on_exit(consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<()> {
-    let core = consumer.core();
-    // stdio's load-balanced groups do not commit: there is nothing to resume from.
-    if core.capabilities().commit && core.options().mode().commits() {
-        weir::block_on(consumer.commit_all()).context("committing what was consumed")?;
-    }
-    Ok(())
+    // The next run resumes after what this one printed.
+    commit_all(&mut consumer)
 }

@@ -5,6 +5,7 @@
 //! ```
 
 mod clock;
+mod commit;
 mod consume;
 mod exit;
 mod format;

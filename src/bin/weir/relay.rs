@@ -5,6 +5,7 @@ use std::io::BufRead;
 use anyhow::Context as _;
 use weir::{ConsumerError, ConsumerMode, NoRuntime, Producer, ProducerOptions, StreamKey, StreamUrl};
 
+use crate::commit::{commit_all, Committer};
 use crate::consume::options;
 use crate::stats::Stats;
 
@@ -33,23 +34,31 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let input = crate::consume::connect_input(&args.input)?;
     let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
-    let mut consumer = input.create_consumer(args.input.streams(), options(args.mode, args.group)?)?;
+    let mut options = options(args.mode, args.group)?;
+    crate::consume::url_settings(&input, &mut options);
+    let mut committer = Committer::take_over(&mut options);
+    let mut consumer = input.create_consumer(args.input.streams(), options)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
     let target = args.output.streams().first();
     let stats = Stats::start(args.stats);
-    let relayed = relay_all(&mut consumer, &mut producer, target, &stats);
+    let relayed = relay_all(&mut consumer, &mut producer, &mut committer, target, &stats);
     end(producer, relayed)?;
     // Only after the output holds everything: commit means "relayed".
-    crate::consume::commit_on_exit(&mut consumer)
+    commit_all(&mut consumer)
 }
 
 fn relay_all(
     consumer: &mut weir::Consumer<NoRuntime>,
     producer: &mut Producer<NoRuntime>,
+    committer: &mut Committer,
     target: Option<&StreamKey>,
     stats: &Stats,
 ) -> anyhow::Result<()> {
     loop {
+        if committer.due() {
+            producer.flush_blocking().context("flushing the output before a commit")?;
+            committer.commit(consumer);
+        }
         let message = match consumer.next_blocking() {
             Ok(message) => message,
             Err(ConsumerError::EndOfStream) => return Ok(()),

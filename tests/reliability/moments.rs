@@ -1,0 +1,123 @@
+//! When a scenario kills a consumer process: held still right after a
+//! commit (re-deliveries then have a tight bound), or streaming freely just
+//! as a commit completes (where a consumer that commits lines it has not
+//! written out yet would lose them).
+
+use std::time::{Duration, Instant};
+
+use crate::committed::GroupView;
+use crate::printer::Printer;
+use crate::step_limit;
+
+/// Lines the test lets a held process print at a time while it waits for a
+/// commit.
+const STEP: usize = 250;
+
+/// Bytes a killed process may have handed on without the test having taken
+/// them as lines yet: its stdout buffer (64 KiB), the pipe (64 KiB) and the
+/// test's read buffer (8 KiB).
+const IN_TRANSIT: usize = (64 + 64 + 8) * 1024;
+
+/// The shortest line a scenario prints (`[2026-01-01T00:00:00.000000 | orders | 0 | 0] 0`).
+const SHORTEST_LINE: usize = 45;
+
+/// Where a scenario kills its consumer: tens of thousands of lines into a
+/// 100 000-message run, well before the end of any run.
+pub fn kill_point(produced: u64) -> usize {
+    usize::try_from(produced * 2 / 5).expect("fits")
+}
+
+/// The consumers' commit interval (`auto.commit.interval.ms` in their URL).
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How the test brings a consumer process to the moment it kills it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// Held by a full stdout right after a commit (see [`Moment::reach`]).
+    Held,
+    /// Printing freely, just as a commit completed.
+    Streaming,
+}
+
+impl Moment {
+    /// Brings `printer`, a consumer of `view`'s group that prints one line per
+    /// message of the `produced`, to this moment past `from` lines. Returns the most
+    /// re-deliveries its kill may then cause, if this moment bounds them.
+    ///
+    /// `Held`: the process prints `from` lines and is held there (its stdout
+    /// full) for one commit interval, so its commit timer is due; then it may
+    /// print [`STEP`] more lines at a time. The first thing it does when its
+    /// stdout drains is commit what it delivered; this returns once the
+    /// broker shows that commit, with the process held again. After the
+    /// commit it printed at most a step and what is in transit.
+    ///
+    /// `Streaming`: the process prints as fast as it can; this returns as soon
+    /// as the broker shows a commit newer than the one it held when `from`
+    /// lines were printed, with the process still printing. No bound: how far
+    /// it got between the commit and the kill is up to the machine.
+    ///
+    /// A consumer that never commits fails here; one that commits but is not
+    /// resumed from its commit re-delivers everything, at least `from`.
+    pub fn reach(self, printer: &Printer, view: &GroupView, from: usize, produced: u64) -> Option<u64> {
+        match self {
+            Self::Held => {
+                hold_after_commit(printer, view, from, usize::try_from(produced).expect("fits"));
+                Some(u64::try_from(STEP + IN_TRANSIT / SHORTEST_LINE).expect("fits"))
+            }
+            Self::Streaming => {
+                stream_to_a_commit(printer, view, from);
+                None
+            }
+        }
+    }
+}
+
+fn hold_after_commit(printer: &Printer, view: &GroupView, from: usize, produced: usize) {
+    printer.set_limit(from);
+    printer.wait_for_lines(from, step_limit());
+    let base = view.committed_total();
+    // Held, the process cannot commit. Its last commit was either before
+    // `base` was read, so waiting out one interval makes its timer due, or
+    // after, and shows as news below.
+    let due = Instant::now() + COMMIT_INTERVAL;
+    while Instant::now() < due {
+        std::thread::sleep(due - Instant::now());
+    }
+    // Its stdout drains a step at a time; its first call for a message once
+    // the write it is blocked in completes commits what it delivered.
+    let mut limit = from;
+    let last = produced.saturating_sub(2 * IN_TRANSIT / SHORTEST_LINE);
+    while view.committed_total() == base {
+        limit += STEP;
+        assert!(
+            limit < last,
+            "{}: no commit from line {from} to {limit}, {} lines before the end (auto.commit.interval.ms not applied?)",
+            printer.name(),
+            produced - limit
+        );
+        printer.set_limit(limit);
+        printer.wait_for_lines(limit, step_limit());
+    }
+}
+
+fn stream_to_a_commit(printer: &Printer, view: &GroupView, from: usize) {
+    printer.set_limit(usize::MAX);
+    printer.wait_for_lines(from, step_limit());
+    let base = view.committed_total();
+    wait_for_commit(printer, view, base);
+}
+
+/// Polls the broker until the group's committed total differs from `base`.
+fn wait_for_commit(printer: &Printer, view: &GroupView, base: u64) {
+    let deadline = Instant::now() + step_limit();
+    // Each round is one round trip to the broker; the deadline bounds them.
+    while view.committed_total() == base {
+        assert!(
+            Instant::now() < deadline,
+            "{}: no commit past {base} within {:?} ({} lines printed; auto.commit.interval.ms not applied?)",
+            printer.name(),
+            step_limit(),
+            printer.count()
+        );
+    }
+}

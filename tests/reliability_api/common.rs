@@ -1,0 +1,59 @@
+//! Names, URLs and options shared by this crate's tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use weir::{ConsumerGroup, ConsumerMode, ConsumerOptions, Runtime, StreamKey};
+
+/// The shared broker (`WEIR_KAFKA`), or an early return that skips the test outside CI.
+macro_rules! broker {
+    () => {
+        match $crate::support::kafka_address() {
+            Some(address) => address,
+            None => return,
+        }
+    };
+}
+pub(crate) use broker;
+
+/// A namespace no other test uses: topics and groups are the test's own.
+pub fn namespace(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("ra-{test}-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The `kafka://` URL of `namespace` on `address`, with `extra` settings (`a=1&b=2`) appended.
+pub fn url(address: &str, namespace: &str, extra: &str) -> String {
+    let mut url = format!(
+        "kafka://{address}?namespace={namespace}&session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50"
+    );
+    if !extra.is_empty() {
+        url.push('&');
+        url.push_str(extra);
+    }
+    url
+}
+
+pub fn streamer<R: Runtime>(url: &str) -> weir::Streamer<R> {
+    weir::connect(url).expect("kafka url")
+}
+
+pub fn key(name: &str) -> StreamKey {
+    StreamKey::new(name).expect("valid key")
+}
+
+pub fn options(mode: ConsumerMode, group: Option<&str>) -> ConsumerOptions {
+    let mut options = ConsumerOptions::new(mode);
+    if let Some(group) = group {
+        options.set_group(ConsumerGroup::new(group).expect("valid group"));
+    }
+    options
+}
+
+/// Makes `key` with `shards` partitions.
+pub fn create_stream<R: Runtime>(streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {
+    match streamer.backend() {
+        weir::AnyStreamer::Kafka(kafka) => weir::block_on(kafka.create_stream(key, shards)).expect("topic"),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("kafka urls make kafka streamers"),
+    }
+}

@@ -1,0 +1,274 @@
+//! Timeouts and dead peers (issue 7, item 4): a broker that is not there, a
+//! broker that dies while a consumer streams, a topic that does not exist, a
+//! group the broker refuses. Each must end `next` with a clear error, naming
+//! what failed, within the configured time; and dropping everything must
+//! leave no thread behind, counted in `/proc/self/task`.
+//!
+//! The cases run in sequence in a process of their own (this test binary,
+//! started again for one ignored test), so no other test's threads come or
+//! go while threads are counted, and the other tests run meanwhile.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weir::{BackendErrorKind, ConsumerError, ConsumerMode, Message, NoRuntime, ProducerOptions, Runtime};
+
+use crate::broker::{free_port, OwnBroker};
+use crate::common::*;
+use crate::{on_thread, threads};
+
+/// How long the threads of a dropped consumer may take to end: closing waits
+/// for the group's answer at most 30 s (`poller::CLOSE_WITHIN`), plus slack.
+/// Usually a few seconds; more on a loaded machine, with the broker gone.
+const THREADS_END_WITHIN: Duration = Duration::from_secs(40);
+
+/// Slack on top of a configured timeout for the error to reach `next`.
+const SLACK: Duration = Duration::from_secs(3);
+
+/// Set in the process that runs the cases.
+const ALONE: &str = "WEIR_RELIABILITY_API_ALONE";
+
+/// How long the process running the cases may take.
+const CASES_WITHIN: Duration = Duration::from_secs(240);
+
+#[test]
+fn dead_peers_fail_clearly_in_time_and_leave_no_thread() {
+    let _address = broker!();
+    let test = "dead_peers::cases_in_a_process_of_their_own";
+    let child = Command::new(std::env::current_exe().expect("this test binary"))
+        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting this test binary again");
+    let (status, stdout, stderr) = finish_within(child, CASES_WITHIN);
+    eprintln!("{stderr}");
+    let passed = status.is_some_and(|s| s.success()) && stdout.contains("1 passed");
+    assert!(passed, "the cases failed ({status:?}; killed after {CASES_WITHIN:?} if None):\n{stdout}");
+}
+
+/// The exit status (`None`: killed after `limit`), stdout and stderr of `child`.
+fn finish_within(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> (Option<std::process::ExitStatus>, String, String) {
+    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let status = crate::support::wait_within(&mut child, limit);
+    if status.is_none() {
+        let _ = child.wait();
+    }
+    (status, stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default())
+}
+
+#[test]
+#[ignore = "run by dead_peers_fail_clearly_in_time_and_leave_no_thread, in a process of its own"]
+fn cases_in_a_process_of_their_own() {
+    assert!(std::env::var_os(ALONE).is_some(), "counts threads: must run alone (see {ALONE})");
+    let address = broker!();
+    counted("broker down at connect", broker_down_at_connect);
+    counted("broker gone while streaming", broker_gone_while_streaming);
+    counted("unknown topic", || unknown_topic(&address));
+    counted("refused group", || refused_group(&address));
+}
+
+/// Runs `case`, which drops everything it made, and checks that the
+/// process's thread count returns to what it was before.
+fn counted(name: &str, case: impl FnOnce()) {
+    let before = threads::count();
+    let started = Instant::now();
+    case();
+    match threads::back_to(before, THREADS_END_WITHIN) {
+        Ok((after, waited)) => eprintln!(
+            "{name}: {:.1} s; threads {before} before, {after} after dropping (ended within {waited:?})",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(leak) => panic!("{name}: threads left behind: {leak}"),
+    }
+}
+
+/// The backend error `got` must be, of `kind`, naming each of `names`.
+fn expect_failure(
+    case: &str,
+    got: Option<Result<Message, ConsumerError>>,
+    kind: BackendErrorKind,
+    names: &[&str],
+) {
+    let err = match got {
+        None => panic!("{case}: next() was still waiting at the deadline"),
+        Some(Ok(message)) => panic!("{case}: expected an error, got message {message:?}"),
+        Some(Err(err)) => err,
+    };
+    let ConsumerError::Backend(backend) = &err else { panic!("{case}: expected a backend error, got {err}") };
+    assert_eq!(backend.kind, kind, "{case}: {err}");
+    for name in names {
+        assert!(err.to_string().contains(name), "{case}: the error should name {name:?}: {err}");
+    }
+    eprintln!("{case}: {err}");
+}
+
+/// (i) Nothing listens at the address: a connect error naming it, within `connect.timeout.ms`.
+fn broker_down_at_connect() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let timeout = Duration::from_secs(2);
+    let url = format!("kafka://{address}?connect.timeout.ms={}", timeout.as_millis());
+    let streamer = streamer::<NoRuntime>(&url);
+    for mode in [ConsumerMode::RealTime, ConsumerMode::Resumable] {
+        let group = (mode != ConsumerMode::RealTime).then_some("dead-address");
+        let mut consumer = streamer.create_consumer(&[key("orders")], options(mode, group)).unwrap();
+        let started = Instant::now();
+        let got = on_thread::within(timeout + SLACK, consumer.next());
+        let elapsed = started.elapsed();
+        expect_failure(&format!("down at connect, {mode:?}"), got, BackendErrorKind::Connect, &[&address]);
+        assert!(elapsed <= timeout + SLACK, "{mode:?}: took {elapsed:?}");
+    }
+}
+
+/// (ii) The broker dies under a streaming consumer: `next` fails with a
+/// connect error within `unreachable.timeout.ms`, also with a commit in
+/// flight to the dead broker. On tokio, so blocking jobs run on its pool:
+/// a job stuck on the dead broker would show as a thread left behind.
+///
+/// A request already queued for the dead broker (the commit, when librdkafka
+/// still took the coordinator for alive) ends only at `socket.timeout.ms`
+/// (librdkafka's default: 60 s), and the consumer's close waits for it; the
+/// test sets 5 s, so "no thread left behind" is checked within that bound.
+fn broker_gone_while_streaming() {
+    let mut broker = OwnBroker::start();
+    let limit = Duration::from_secs(3);
+    let ns = namespace("gone");
+    let extra = format!(
+        "auto.offset.reset=earliest&socket.timeout.ms=5000&unreachable.timeout.ms={}",
+        limit.as_millis()
+    );
+    let url = url(broker.address(), &ns, &extra);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio");
+    runtime.block_on(async {
+        let streamer = streamer::<weir::Tokio>(&url);
+        let orders = key("orders");
+        create_stream(&streamer, &orders, 2);
+        let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+        for i in 0..20 {
+            drop(producer.send_to(&orders, format!("m{i}")).unwrap());
+        }
+        producer.flush().await.expect("stored");
+        drop(producer);
+        let realtime = options(ConsumerMode::RealTime, None);
+        let mut consumers = [
+            streamer.create_consumer(std::slice::from_ref(&orders), realtime).unwrap(),
+            streamer
+                .create_consumer(
+                    std::slice::from_ref(&orders),
+                    options(ConsumerMode::Resumable, Some("gone")),
+                )
+                .unwrap(),
+        ];
+        let mut last = Vec::new();
+        for consumer in &mut consumers {
+            let mut got = None;
+            for _ in 0..5 {
+                got = Some(
+                    next_in(consumer, Duration::from_secs(20))
+                        .await
+                        .expect("a message before the kill, within 20 s")
+                        .expect("a message before the kill"),
+                );
+            }
+            last.extend(got);
+        }
+        broker.kill();
+        let killed = Instant::now();
+        // A commit in flight to the dead broker: its future is dropped after a while.
+        if let (Some(resumable), Some(message)) = (consumers.last_mut(), last.last()) {
+            let outcome =
+                tokio::time::timeout(Duration::from_millis(500), resumable.commit(&message.header)).await;
+            eprintln!("commit to the dead broker after 500 ms: {outcome:?}");
+        }
+        for (consumer, mode) in consumers.iter_mut().zip(["RealTime", "Resumable"]) {
+            // What was fetched before the kill may still come; then the error.
+            let got = loop {
+                match next_in(consumer, limit + SLACK).await {
+                    Some(Ok(_)) => continue,
+                    other => break other,
+                }
+            };
+            let elapsed = killed.elapsed();
+            let case = format!("broker gone, {mode}");
+            expect_failure(
+                &case,
+                got,
+                BackendErrorKind::Connect,
+                &[broker.address(), "unreachable.timeout.ms"],
+            );
+            assert!(elapsed <= limit + SLACK, "{case}: the error came {elapsed:?} after the kill");
+            // It stays failed: no message, no hang.
+            let again = next_in(consumer, Duration::from_secs(1)).await;
+            assert!(matches!(again, Some(Err(_))), "{case}: then {again:?}");
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(10));
+}
+
+/// `next`, given up (and dropped) after `limit`.
+async fn next_in<R: Runtime>(
+    consumer: &mut weir::Consumer<R>,
+    limit: Duration,
+) -> Option<Result<Message, ConsumerError>> {
+    tokio::time::timeout(limit, consumer.next()).await.ok()
+}
+
+/// (iii) A topic that does not exist, with `allow.auto.create.topics=false`:
+/// an error naming the topic, within the connect timeout.
+fn unknown_topic(address: &str) {
+    let ns = namespace("unknown");
+    let timeout = Duration::from_secs(5);
+    let extra = format!("allow.auto.create.topics=false&connect.timeout.ms={}", timeout.as_millis());
+    let streamer = streamer::<NoRuntime>(&url(address, &ns, &extra));
+    let topic = format!("{ns}missing");
+    for mode in [ConsumerMode::RealTime, ConsumerMode::Resumable] {
+        let group = (mode != ConsumerMode::RealTime).then_some("unknown-topic");
+        let mut consumer = streamer.create_consumer(&[key("missing")], options(mode, group)).unwrap();
+        let started = Instant::now();
+        let got = on_thread::within(timeout + SLACK, consumer.next());
+        let elapsed = started.elapsed();
+        expect_failure(&format!("unknown topic, {mode:?}"), got, BackendErrorKind::Broker, &[&topic]);
+        assert!(elapsed <= timeout + SLACK, "{mode:?}: took {elapsed:?}");
+    }
+}
+
+/// (iv) The broker refuses the group join: here because the session timeout
+/// is below the broker's `group.min.session.timeout.ms` (6 s by default;
+/// noida-db answers INVALID_SESSION_TIMEOUT). An error naming the group,
+/// within the connect timeout.
+fn refused_group(address: &str) {
+    let ns = namespace("refused");
+    let timeout = Duration::from_secs(10);
+    let url = format!(
+        "kafka://{address}?namespace={ns}&session.timeout.ms=1000&heartbeat.interval.ms=300&connect.timeout.ms={}",
+        timeout.as_millis()
+    );
+    let streamer = streamer::<NoRuntime>(&url);
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 2);
+    for mode in [ConsumerMode::LoadBalanced, ConsumerMode::Resumable] {
+        let group = format!("refused-{mode:?}");
+        let mut consumer =
+            streamer.create_consumer(std::slice::from_ref(&orders), options(mode, Some(&group))).unwrap();
+        let started = Instant::now();
+        let got = on_thread::within(timeout + SLACK, consumer.next());
+        let elapsed = started.elapsed();
+        let case = format!("refused group, {mode:?}");
+        expect_failure(&case, got, BackendErrorKind::Broker, &[&format!("{ns}{group}"), "session timeout"]);
+        assert!(elapsed <= timeout, "{case}: took {elapsed:?}");
+    }
+}
