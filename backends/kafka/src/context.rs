@@ -297,7 +297,6 @@ impl ClientContext for WeirContext {
     /// handed to the `log` crate as rdkafka does by default.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         self.shared.count_served();
-        if std::env::var("WEIR_RDDEBUG").is_ok() { eprintln!("RDLOG {:?} [{}] {fac}: {log_message}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1000000, &self.group[self.group.len().saturating_sub(12)..]); }
         rdkafka::client::DefaultClientContext.log(level, fac, log_message);
     }
 

@@ -143,7 +143,6 @@ impl Streamer for KafkaStreamer {
             config.set("session.timeout.ms", timeout.as_millis().to_string());
         }
         let group = self.group_id(core)?;
-        if let (Ok(d), true) = (std::env::var("WEIR_RDDEBUG"), self.options.namespace.contains("gone")) { config.set("debug", d); }
         config
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
