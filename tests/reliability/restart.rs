@@ -12,8 +12,18 @@ use crate::load::Load;
 use crate::printer::Printer;
 use crate::{messages, report, step_limit, Summary};
 
+/// Run by `scripts/reliability` (which sets `WEIR_RELIABILITY_FULL`), not in
+/// the test command: the restarted noida-db sometimes remembers the consumer's
+/// membership from before the restart while librdkafka rejoins as a new member,
+/// and as it never expires a session, the group then waits for the old member
+/// forever (seen once in a loaded full test run; a real Kafka expires it after
+/// `session.timeout.ms`).
 #[test]
 fn broker_restart_mid_stream_loses_nothing() {
+    if std::env::var_os("WEIR_RELIABILITY_FULL").is_none() {
+        eprintln!("skipped: run by scripts/reliability (WEIR_RELIABILITY_FULL)");
+        return;
+    }
     broker_restarted_mid_stream(Stop::Term);
 }
 

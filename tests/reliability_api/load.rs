@@ -1,5 +1,5 @@
 //! The topic the dropped-futures tests read: `WEIR_RELIABILITY_MESSAGES`
-//! messages (10 000 by default; `scripts/reliability` asks for 100 000) over
+//! messages (20 000 by default; `scripts/reliability` asks for 100 000) over
 //! three partitions, produced once per test process and shared by the
 //! runtimes' tests, each of which reads it in a group of its own.
 //!
@@ -18,7 +18,7 @@ use crate::common::{create_stream, key, namespace, streamer, url};
 pub const SHARDS: u32 = 3;
 
 /// The default number of messages; `WEIR_RELIABILITY_MESSAGES` overrides it.
-pub const DEFAULT_MESSAGES: u64 = 10_000;
+pub const DEFAULT_MESSAGES: u64 = 20_000;
 
 /// One stored message, as the producer's receipt reported it.
 #[derive(Clone, Copy, Debug)]

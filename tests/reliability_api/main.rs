@@ -7,7 +7,7 @@
 //!   futures are dropped at random loses no message, keeps each shard in
 //!   order, and resumes after a restart no later than after its last
 //!   completed commit. `WEIR_RELIABILITY_MESSAGES` sets the topic's size
-//!   (10 000 by default), `WEIR_RELIABILITY_SEED` replays a run.
+//!   (20 000 by default), `WEIR_RELIABILITY_SEED` replays a run.
 //! - `dead_peers`: no broker, a broker killed while streaming, an unknown
 //!   topic, a refused group: each a clear error within its timeout, and no
 //!   thread left behind once everything is dropped.
