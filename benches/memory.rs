@@ -5,8 +5,9 @@
 //! - stdio: a `weir consume` process fed 1M lines through a pipe; its peak RSS
 //!   (`VmHWM` of `/proc/PID/status`) is read while it runs.
 //! - Kafka (when `WEIR_KAFKA` is set, as `scripts/bench` does): a `weir produce`
-//!   process loads the topic, so none of the producer's memory is counted; this
-//!   process then consumes it with `next_blocking` and reads its own peak RSS.
+//!   process writes the topic, so none of the producer's memory is counted,
+//!   while this process consumes it with `next_blocking` and reads its own
+//!   peak RSS.
 //!
 //! Not a criterion bench: one pass is the measurement. Prints one line per
 //! reading, `memory: <path>: peak RSS <MiB> MiB at <n> messages`.
@@ -79,17 +80,23 @@ fn stdio() {
 fn kafka(address: &str) {
     let namespace = format!("memory-{}-", std::process::id());
     let url = format!("kafka://{address}?namespace={namespace}&fetch.wait.max.ms=50");
-    let mut producer = weir(&["produce", &produce_url(&url)]);
-    let stdin = producer.stdin.take().unwrap();
-    feed(stdin);
-    assert!(producer.wait().unwrap().success(), "weir produce failed");
-
     let streamer: weir::Streamer<NoRuntime> = weir::connect(&url).unwrap();
     let key = StreamKey::new("bench").unwrap();
+    if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
+        weir::block_on(kafka.create_stream(&key, 1)).unwrap();
+    }
     let mut consumer =
         streamer.create_consumer(&[key], ConsumerOptions::new(ConsumerMode::RealTime)).unwrap();
-    weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+    // Positioned at the end before anything is produced, then consuming while
+    // the producer writes: the test broker answers a fetch with everything
+    // from the fetch offset to the end, whatever the fetch size limits say
+    // (a backlog of 1M x 256 B is one 266 MB response, which librdkafka
+    // refuses), so the 1M are consumed as they arrive rather than as a backlog.
+    weir::block_on(consumer.rewind(SeqPos::End)).unwrap();
     report("Kafka `next_blocking` (before consuming)", peak_kib("self"), 0);
+    let mut producer = weir(&["produce", &produce_url(&url)]);
+    let stdin = producer.stdin.take().unwrap();
+    let feeder = thread::spawn(move || feed(stdin));
     for n in 1..=TOTAL {
         let message = consumer.next_blocking().unwrap();
         assert_eq!(message.payload.as_bytes().len(), PAYLOAD);
@@ -97,6 +104,8 @@ fn kafka(address: &str) {
             report("Kafka `next_blocking`", peak_kib("self"), n);
         }
     }
+    feeder.join().unwrap();
+    assert!(producer.wait().unwrap().success(), "weir produce failed");
 }
 
 /// `kafka://HOST/bench?PARAMS` from `kafka://HOST?PARAMS`.
