@@ -2,7 +2,6 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 
 use weir::{
@@ -12,31 +11,17 @@ use weir::{
 pub type Consumer = weir::Consumer<NoRuntime>;
 pub type Streamer = weir::Streamer<NoRuntime>;
 
-/// `WEIR_KAFKA`; a failure under CI, a skip (with a note) elsewhere.
-pub fn address() -> Option<String> {
-    crate::support::kafka_address()
-}
-
-/// The broker, or an early return that skips the test outside CI.
-macro_rules! broker {
-    () => {
-        match $crate::common::address() {
-            Some(address) => address,
-            None => return,
-        }
-    };
-}
-pub(crate) use broker;
+pub(crate) use crate::support::kafka_broker as broker;
+use crate::support::{kafka_namespace, KAFKA_TEST_SETTINGS};
 
 /// A namespace no other test uses: topics and groups are the test's own.
 pub fn namespace(test: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("kt-{test}-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    kafka_namespace("kt", test)
 }
 
 /// The `kafka://` URL of a test's namespace on the broker.
 pub fn url(address: &str, namespace: &str) -> String {
-    format!("kafka://{address}?namespace={namespace}&session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50")
+    format!("kafka://{address}?namespace={namespace}&{KAFKA_TEST_SETTINGS}")
 }
 
 pub fn streamer(address: &str, namespace: &str) -> Streamer {

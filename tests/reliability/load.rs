@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use weir::{NoRuntime, ProducerOptions, StreamKey};
 
 use crate::moments::COMMIT_INTERVAL;
+use crate::support::KAFKA_TEST_SETTINGS;
 
 /// Messages sent between two flushes: librdkafka's local queue holds
 /// 100 000 by default and refuses more, so large loads go in slices.
@@ -45,19 +46,15 @@ impl Load {
     /// The streamer URL of the namespace, with the group settings the other
     /// Kafka tests use (a 6 s session: a dead member is noticed quickly).
     pub fn streamer_url(&self) -> String {
-        format!(
-            "kafka://{}?namespace={}&session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50",
-            self.address, self.namespace
-        )
+        format!("kafka://{}?namespace={}&{KAFKA_TEST_SETTINGS}", self.address, self.namespace)
     }
 
     /// The URL a `weir consume` process reads: from the earliest message when
-    /// its group has no commit yet, committing every [`COMMIT_INTERVAL`], and
-    /// fetching in small slices (see `FETCH`).
+    /// its group has no commit yet, committing every [`COMMIT_INTERVAL`].
     pub fn consume_url(&self) -> String {
         format!(
-            "kafka://{}/{}?namespace={}&session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50\
-             &auto.offset.reset=earliest&auto.commit.interval.ms={}&{FETCH}",
+            "kafka://{}/{}?namespace={}&{KAFKA_TEST_SETTINGS}\
+             &auto.offset.reset=earliest&auto.commit.interval.ms={}",
             self.address,
             self.key.name(),
             self.namespace,
@@ -94,12 +91,3 @@ impl Load {
         }
     }
 }
-
-/// librdkafka fetches up to 1 MB per partition at once by default. With
-/// that, a consumer printing to a pipe runs at about one buffer (1024
-/// messages) per second: the backend pauses fetching whenever more than a
-/// buffer is waiting and each pause/resume cycle stalls for about a second
-/// (reported with issue 7). Fetching 16 kB at a time keeps the pauses rare,
-/// so a scenario takes seconds instead of minutes; no-loss does not depend
-/// on it.
-const FETCH: &str = "max.partition.fetch.bytes=16384";

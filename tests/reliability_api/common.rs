@@ -1,31 +1,18 @@
 //! Names, URLs and options shared by this crate's tests.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use weir::{ConsumerGroup, ConsumerMode, ConsumerOptions, Runtime, StreamKey};
 
-/// The shared broker (`WEIR_KAFKA`), or an early return that skips the test outside CI.
-macro_rules! broker {
-    () => {
-        match $crate::support::kafka_address() {
-            Some(address) => address,
-            None => return,
-        }
-    };
-}
-pub(crate) use broker;
+pub(crate) use crate::support::kafka_broker as broker;
+use crate::support::{kafka_namespace, KAFKA_TEST_SETTINGS};
 
 /// A namespace no other test uses: topics and groups are the test's own.
 pub fn namespace(test: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("ra-{test}-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    kafka_namespace("ra", test)
 }
 
 /// The `kafka://` URL of `namespace` on `address`, with `extra` settings (`a=1&b=2`) appended.
 pub fn url(address: &str, namespace: &str, extra: &str) -> String {
-    let mut url = format!(
-        "kafka://{address}?namespace={namespace}&session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50"
-    );
+    let mut url = format!("kafka://{address}?namespace={namespace}&{KAFKA_TEST_SETTINGS}");
     if !extra.is_empty() {
         url.push('&');
         url.push_str(extra);

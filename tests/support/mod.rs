@@ -123,3 +123,30 @@ pub fn recent_base() -> weir::Timestamp {
     let millis = i64::try_from(now.as_secs().saturating_sub(3600)).expect("in range") * 1000;
     weir::Timestamp::from_unix_millis(millis).expect("in range")
 }
+
+/// The settings every Kafka test URL carries: a group join in well under the
+/// ~23 s noida-db takes with librdkafka's default session timeout, and short
+/// fetch waits.
+pub const KAFKA_TEST_SETTINGS: &str =
+    "session.timeout.ms=6000&heartbeat.interval.ms=500&fetch.wait.max.ms=50";
+
+/// A namespace (topic and group prefix) no other test uses: `prefix` names
+/// the test crate, `test` the test; the process id and a counter make it unique.
+pub fn kafka_namespace(prefix: &str, test: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{test}-{}-{n}-", std::process::id())
+}
+
+/// The shared broker (`WEIR_KAFKA`), or an early return that skips the test outside CI.
+#[allow(unused_macros)] // Not every test crate talks to Kafka.
+macro_rules! kafka_broker {
+    () => {
+        match $crate::support::kafka_address() {
+            Some(address) => address,
+            None => return,
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use kafka_broker;
