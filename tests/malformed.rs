@@ -169,7 +169,13 @@ fn cli_rows() -> Vec<Row> {
         ));
         rows.push(usage(&["relay", "--input", "sim://x/s", "--output", "stdio:///o"], "would wait forever"));
     }
-    if !cfg!(feature = "kafka") {
+    if cfg!(feature = "kafka") {
+        // Refused before any connection: the CLI commits what it wrote out.
+        rows.push(usage(
+            &["consume", "kafka://127.0.0.1:9/t?enable.auto.offset.store=false", "--mode", "resumable"],
+            "enable.auto.offset.store=false is for applications that call store_offset",
+        ));
+    } else {
         rows.push(usage(
             &["consume", "kafka://h/t"],
             "scheme \"kafka\" needs weir's cargo feature \"kafka\"",

@@ -118,7 +118,15 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
         self.committed(started)
     }
 
-    /// Commits every message delivered so far.
+    /// Marks a delivered `message` as processed, for consumers created with
+    /// `ConsumerOptions::set_auto_store(false)`: the next automatic commit or
+    /// `commit_all` resumes after it. Returns at once; nothing is sent yet.
+    pub fn store_offset(&mut self, message: &MessageHeader) -> Result<(), ConsumerError> {
+        self.driver.core.store_offset(message)
+    }
+
+    /// Commits every message delivered so far (with auto-store off: every
+    /// message stored so far).
     pub fn commit_all(&mut self) -> impl Future<Output = Result<(), ConsumerError>> + Send + '_ {
         let started = self.driver.core.commit_all(self.driver.now());
         self.committed(started)

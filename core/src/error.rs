@@ -152,6 +152,12 @@ pub enum OptionsError {
         /// The mode asked for.
         mode: ConsumerMode,
     },
+    /// Storing offsets by hand only makes sense for a consumer that commits.
+    #[error("manual offset storing (auto_store off) is set but mode {mode:?} never commits")]
+    ManualStoreWithoutCommits {
+        /// The mode asked for.
+        mode: ConsumerMode,
+    },
     /// A buffer must hold at least one message.
     #[error("buffer size must be at least 1 message")]
     ZeroBuffer,
@@ -219,8 +225,8 @@ pub enum ConsumerError {
         /// The consumer's mode.
         mode: ConsumerMode,
     },
-    /// The message committed was never delivered to this consumer.
-    #[error("cannot commit {key}/{shard}/{seq}: this consumer has not delivered it")]
+    /// The message committed or stored was never delivered to this consumer.
+    #[error("cannot commit or store {key}/{shard}/{seq}: this consumer has not delivered it")]
     NotDelivered {
         /// The stream named.
         key: StreamKey,
@@ -229,6 +235,9 @@ pub enum ConsumerError {
         /// The sequence named.
         seq: SeqNo,
     },
+    /// `store_offset` while every delivered message is stored anyway.
+    #[error("store_offset needs manual offset storing: ConsumerOptions::set_auto_store(false) (Kafka: enable.auto.offset.store=false)")]
+    AutoStore,
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -296,6 +305,9 @@ pub enum ProducerError {
         /// How long the flush waited.
         waited: Duration,
     },
+    /// `store_offset` while every delivered message is stored anyway.
+    #[error("store_offset needs manual offset storing: ConsumerOptions::set_auto_store(false) (Kafka: enable.auto.offset.store=false)")]
+    AutoStore,
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -314,6 +326,9 @@ pub enum StreamerError {
     /// A stream key is invalid.
     #[error(transparent)]
     StreamKey(#[from] StreamKeyError),
+    /// `store_offset` while every delivered message is stored anyway.
+    #[error("store_offset needs manual offset storing: ConsumerOptions::set_auto_store(false) (Kafka: enable.auto.offset.store=false)")]
+    AutoStore,
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),

@@ -94,6 +94,7 @@ pub struct ConsumerOptions {
     group: Option<ConsumerGroup>,
     buffer: usize,
     auto_commit: Option<Duration>,
+    auto_store: bool,
 }
 
 impl Default for ConsumerOptions {
@@ -111,6 +112,7 @@ impl ConsumerOptions {
             group: None,
             buffer: DEFAULT_BUFFER,
             auto_commit: mode.commits().then_some(DEFAULT_AUTO_COMMIT_INTERVAL),
+            auto_store: true,
         }
     }
 
@@ -152,6 +154,20 @@ impl ConsumerOptions {
         self
     }
 
+    /// Whether every delivered message is stored for the next commit (the
+    /// default), rather than only those passed to `store_offset`.
+    pub fn auto_store(&self) -> bool {
+        self.auto_store
+    }
+
+    /// With `false`, automatic commits and `commit_all` cover only the
+    /// messages the application marked with `store_offset`: a message is
+    /// committed once it is processed, not once it is handed out.
+    pub fn set_auto_store(&mut self, on: bool) -> &mut Self {
+        self.auto_store = on;
+        self
+    }
+
     /// Checks that the options agree with each other.
     pub fn validate(&self) -> Result<(), OptionsError> {
         match (self.mode, &self.group) {
@@ -168,6 +184,9 @@ impl ConsumerOptions {
         }
         if self.auto_commit.is_some() && !self.mode.commits() {
             return Err(OptionsError::AutoCommitWithoutCommits { mode: self.mode });
+        }
+        if !self.auto_store && !self.mode.commits() {
+            return Err(OptionsError::ManualStoreWithoutCommits { mode: self.mode });
         }
         if self.auto_commit.is_some_and(|every| every.is_zero()) {
             return Err(OptionsError::ZeroAutoCommit);
@@ -231,6 +250,16 @@ mod tests {
             rt.validate(),
             Err(OptionsError::AutoCommitWithoutCommits { mode: ConsumerMode::RealTime })
         );
+
+        let mut manual = ConsumerOptions::new(ConsumerMode::RealTime);
+        manual.set_auto_store(false);
+        assert_eq!(
+            manual.validate(),
+            Err(OptionsError::ManualStoreWithoutCommits { mode: ConsumerMode::RealTime })
+        );
+        manual = ConsumerOptions::new(ConsumerMode::Resumable);
+        manual.set_auto_store(false);
+        assert_eq!(manual.validate(), Ok(()));
 
         let mut zero = ConsumerOptions::default();
         zero.set_buffer(0);

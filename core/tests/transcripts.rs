@@ -140,6 +140,55 @@ fn auto_commit_after_the_interval() {
 }
 
 #[test]
+fn manual_store_commits_only_what_was_stored() {
+    let manual = options(ConsumerMode::Resumable, |o| {
+        o.set_auto_store(false);
+    });
+    let mut w =
+        World::new(full(), manual.clone(), &["orders"], broker(&[("orders", 1, 6)]), Knobs::default());
+    w.rewind(SeqPos::Beginning).expect("rewind");
+    let delivered = w.deliver(4);
+    w.advance(Duration::from_secs(5));
+    assert!(w.broker.offsets.is_empty(), "delivered but not stored: the auto-commit sends nothing");
+    assert_eq!(w.commit_all(), Ok(None), "nothing stored yet");
+    w.store_offset(&delivered[1].header).expect("store seq 1");
+    let mut undelivered = delivered[3].header.clone();
+    undelivered.seq = SeqNo(5);
+    assert!(w.store_offset(&undelivered).is_err(), "seq 5 was not delivered");
+    w.advance(Duration::from_secs(5));
+    assert_eq!(
+        w.broker.offsets.values().copied().collect::<Vec<_>>(),
+        [SeqNo(2)],
+        "resume after the stored seq 1"
+    );
+    w.store_offset(&delivered[2].header).expect("store seq 2");
+    assert!(w.commit_all().expect("commit_all").is_some(), "the stored seq 2 is news");
+    assert_eq!(w.broker.offsets.values().copied().collect::<Vec<_>>(), [SeqNo(3)]);
+    w.restart(manual);
+    assert_eq!(seqs(&w.deliver_all()), [3, 4, 5], "delivered seq 3 was never stored: it comes again");
+    golden(
+        "manual_store_commits_only_what_was_stored",
+        "Resumable, auto_store off: commits cover stored messages only",
+        &w,
+    );
+}
+
+#[test]
+fn store_offset_needs_manual_storing() {
+    let mut w = world(ConsumerMode::Resumable, &[("orders", 1, 2)], Knobs::default());
+    w.rewind(SeqPos::Beginning).expect("rewind");
+    let delivered = w.deliver(1);
+    assert_eq!(w.store_offset(&delivered[0].header), Err(weir_core::ConsumerError::AutoStore));
+    let mut rt = world(ConsumerMode::RealTime, &[("orders", 1, 2)], Knobs::default());
+    rt.produce("orders", 0, 1);
+    let delivered = rt.deliver(1);
+    assert!(
+        matches!(rt.store_offset(&delivered[0].header), Err(weir_core::ConsumerError::CommitRefused { .. })),
+        "RealTime never commits"
+    );
+}
+
+#[test]
 fn backpressure_pauses_and_resumes() {
     let small = options(ConsumerMode::RealTime, |o| {
         o.set_buffer(4);

@@ -28,6 +28,7 @@ macro_rules! conformance {
                 commit_refused_in_realtime,
                 resumable_resumes_after_commit,
                 commit_all_resumes_after_last_delivered,
+                commit_all_covers_only_stored_messages,
                 load_balanced_needs_group,
                 load_balanced_splits_shards,
                 dropped_next_loses_nothing,

@@ -289,6 +289,24 @@ pub async fn commit_all_resumes_after_last_delivered<R: Runtime, F: Fixture>(fx:
     assert_eq!(payloads(&take(&mut second, 2).await), ["m4", "m5"]);
 }
 
+pub async fn commit_all_covers_only_stored_messages<R: Runtime, F: Fixture>(fx: &F) {
+    if !fx.keeps_history() {
+        return;
+    }
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut manual = options(ConsumerMode::Resumable, Some("store-test"));
+    manual.set_auto_store(false).set_auto_commit(None);
+    let mut first = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), manual.clone()).await;
+    produce(&streamer, &orders, numbered(0..6)).await;
+    let got = take(&mut first, 4).await;
+    first.store_offset(&got[1].header).expect("store m1");
+    first.commit_all().await.expect("commit the stored m1");
+    drop(first);
+    let mut second = streamer.create_consumer(std::slice::from_ref(&orders), manual).unwrap();
+    assert_eq!(payloads(&take(&mut second, 4).await), ["m2", "m3", "m4", "m5"], "m2 and m3 were not stored");
+}
+
 pub async fn load_balanced_needs_group<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let err = streamer.create_consumer(&[key("orders")], options(ConsumerMode::LoadBalanced, None)).err();

@@ -41,6 +41,28 @@ fn split_check(consumers: &mut [Consumer], want: &[usize], streamer: &Streamer, 
     assert_eq!(sorted(all), sorted(names(0..12)));
 }
 
+/// Drives `consumer` until the broker acknowledged an automatic commit that
+/// resumes at `at`; the driver's timer wakes this wait, nothing sleeps.
+fn wait_for_auto_commit(consumer: &mut Consumer, at: SeqNo) {
+    weir::block_on(std::future::poll_fn(|cx| {
+        let mut next = consumer.next();
+        if let std::task::Poll::Ready(got) = std::pin::Pin::new(&mut next).poll(cx) {
+            panic!("nothing more was produced, got {got:?}");
+        }
+        drop(next);
+        match consumer.core().committed().next() {
+            Some((_, seq)) if seq == at => std::task::Poll::Ready(()),
+            _ => std::task::Poll::Pending,
+        }
+    }));
+}
+
+/// A streamer whose groups use the cooperative-sticky (incremental) protocol.
+fn cooperative(address: &str, namespace: &str) -> Streamer {
+    let url = format!("{}&partition.assignment.strategy=cooperative-sticky", url(address, namespace));
+    weir::connect(&url).expect("kafka url")
+}
+
 #[test]
 fn two_consumers_two_partitions_one_each() {
     let address = broker!();
@@ -62,9 +84,26 @@ fn two_consumers_three_partitions_two_and_one() {
 }
 
 #[test]
-fn one_partition_three_consumers_standby_takes_over() {
+fn cooperative_sticky_two_consumers_three_partitions_two_and_one() {
     let address = broker!();
-    let streamer = streamer(&address, &namespace("standby"));
+    let streamer = cooperative(&address, &namespace("coop23"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 3);
+    let mut consumers = balanced(&streamer, &orders, 2);
+    split_check(&mut consumers, &[1, 2], &streamer, &orders);
+}
+
+#[test]
+fn one_partition_three_consumers_standby_takes_over() {
+    standby_takes_over(streamer(&broker!(), &namespace("standby")));
+}
+
+#[test]
+fn cooperative_sticky_standby_takes_over() {
+    standby_takes_over(cooperative(&broker!(), &namespace("coopstandby")));
+}
+
+fn standby_takes_over(streamer: Streamer) {
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);
     let mut consumers = balanced(&streamer, &orders, 3);
@@ -119,21 +158,32 @@ fn resumable_auto_commit_is_the_cores() {
     settle(&mut [&mut first], |sizes| sizes == [1]);
     produce(&streamer, &orders, numbered(0..3));
     take(&mut first, 3);
-    // The core's timer commits what was delivered (m0..m2) within its
-    // interval; the driver's timer wakes this wait, nothing sleeps.
-    weir::block_on(std::future::poll_fn(|cx| {
-        let mut next = first.next();
-        if let std::task::Poll::Ready(got) = std::pin::Pin::new(&mut next).poll(cx) {
-            panic!("nothing more was produced, got {got:?}");
-        }
-        drop(next);
-        match first.core().committed().next() {
-            Some((_, SeqNo(3))) => std::task::Poll::Ready(()),
-            _ => std::task::Poll::Pending,
-        }
-    }));
+    // The core's timer commits what was delivered (m0..m2) within its interval.
+    wait_for_auto_commit(&mut first, SeqNo(3));
     drop(first);
     produce(&streamer, &orders, numbered(3..5));
     let mut second = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
     assert_eq!(payloads(&take(&mut second, 2)), ["m3", "m4"]);
+}
+
+#[test]
+fn manual_store_commits_only_stored_messages() {
+    let address = broker!();
+    let streamer = streamer(&address, &namespace("store"));
+    let orders = key("orders");
+    let mut manual = options(ConsumerMode::Resumable, Some("stored"));
+    manual.set_auto_store(false).set_auto_commit(Some(std::time::Duration::from_millis(100)));
+    let mut first = streamer.create_consumer(std::slice::from_ref(&orders), manual.clone()).unwrap();
+    settle(&mut [&mut first], |sizes| sizes == [1]);
+    produce(&streamer, &orders, numbered(0..4));
+    let got = take(&mut first, 4);
+    // m0..m3 were handed out, but only m0 and m1 were processed.
+    first.store_offset(&got[0].header).expect("store m0");
+    first.store_offset(&got[1].header).expect("store m1");
+    wait_for_auto_commit(&mut first, SeqNo(2));
+    drop(first);
+    produce(&streamer, &orders, numbered(4..6));
+    let mut second = streamer.create_consumer(std::slice::from_ref(&orders), manual).unwrap();
+    let resumed = take(&mut second, 4);
+    assert_eq!(payloads(&resumed), ["m2", "m3", "m4", "m5"], "m2 and m3 were never stored: they come again");
 }

@@ -46,7 +46,7 @@ const OWNED: [(&str, &str); 5] = [
     ("bootstrap.servers", "the url's host list"),
     ("group.id", "ConsumerOptions::set_group"),
     ("enable.auto.commit", "ConsumerOptions::set_auto_commit (the core commits)"),
-    ("enable.auto.offset.store", "nothing: offsets are stored only after delivery"),
+    ("enable.auto.offset.store", "KafkaOptions::auto_offset_store / ConsumerOptions::set_auto_store"),
     ("auto.commit.interval.ms", "KafkaOptions::auto_commit_interval / ConsumerOptions::set_auto_commit"),
 ];
 
@@ -74,6 +74,10 @@ pub struct KafkaOptions {
     /// Interval of the core's automatic commits (`auto.commit.interval.ms`);
     /// apply it with [`apply_to`](Self::apply_to).
     pub auto_commit_interval: Option<Duration>,
+    /// Whether the core stores every delivered message for the next commit
+    /// (`enable.auto.offset.store`, default true) or only those passed to
+    /// `Consumer::store_offset`; apply it with [`apply_to`](Self::apply_to).
+    pub auto_offset_store: Option<bool>,
     /// How long to try reaching the cluster before failing (`connect.timeout.ms`).
     pub connect_timeout: Duration,
     /// How long every broker may stay unreachable after the cluster was
@@ -102,6 +106,7 @@ impl Default for KafkaOptions {
             auto_offset_reset: None,
             session_timeout: None,
             auto_commit_interval: None,
+            auto_offset_store: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             unreachable_timeout: Some(DEFAULT_UNREACHABLE_TIMEOUT),
             security_protocol: None,
@@ -132,10 +137,14 @@ impl KafkaOptions {
         &self.raw
     }
 
-    /// Sets the core's automatic commit interval from `auto_commit_interval`.
+    /// Sets the core's automatic commit interval and offset storing from
+    /// `auto_commit_interval` and `auto_offset_store`.
     pub fn apply_to(&self, options: &mut ConsumerOptions) {
         if let Some(every) = self.auto_commit_interval {
             options.set_auto_commit(Some(every));
+        }
+        if let Some(on) = self.auto_offset_store {
+            options.set_auto_store(on);
         }
     }
 
@@ -148,6 +157,7 @@ impl KafkaOptions {
         options.auto_offset_reset = url.param("auto.offset.reset")?;
         options.session_timeout = millis("session.timeout.ms")?;
         options.auto_commit_interval = millis("auto.commit.interval.ms")?;
+        options.auto_offset_store = url.param("enable.auto.offset.store")?;
         if let Some(timeout) = millis("connect.timeout.ms")? {
             options.connect_timeout = timeout;
         }
@@ -160,10 +170,11 @@ impl KafkaOptions {
         options.sasl_password = url.param("sasl.password")?;
         options.ssl_ca_location = url.param("ssl.ca.location")?;
         options.namespace = url.param("namespace")?.unwrap_or_default();
-        const TYPED: [&str; 11] = [
+        const TYPED: [&str; 12] = [
             "auto.offset.reset",
             "session.timeout.ms",
             "auto.commit.interval.ms",
+            "enable.auto.offset.store",
             "connect.timeout.ms",
             "unreachable.timeout.ms",
             "security.protocol",
@@ -279,11 +290,18 @@ mod tests {
     }
 
     #[test]
-    fn auto_commit_interval_reaches_the_core_options() {
-        let kafka =
-            KafkaOptions { auto_commit_interval: Some(Duration::from_millis(250)), ..Default::default() };
+    fn commit_settings_reach_the_core_options() {
+        let kafka = KafkaOptions::from_url(&url(
+            "kafka://h:9092?auto.commit.interval.ms=250&enable.auto.offset.store=false",
+        ))
+        .expect("options");
+        assert!(kafka.raw().is_empty(), "the core commits, not librdkafka: {:?}", kafka.raw());
         let mut options = ConsumerOptions::new(weir_core::ConsumerMode::Resumable);
+        assert!(options.auto_store());
         kafka.apply_to(&mut options);
         assert_eq!(options.auto_commit(), Some(Duration::from_millis(250)));
+        assert!(!options.auto_store());
+        let err = KafkaOptions::from_url(&url("kafka://h:9092?enable.auto.offset.store=maybe")).unwrap_err();
+        assert!(err.to_string().contains("enable.auto.offset.store"), "{err}");
     }
 }

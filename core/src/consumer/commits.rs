@@ -32,6 +32,9 @@ pub(super) struct Commits {
     /// to the highest was handed out and may be committed.
     delivered: Vec<(StreamShard, SeqNo, SeqNo)>,
     hint: usize,
+    /// With manual storing, the last message per shard the application
+    /// marked as processed; without it, `delivered` plays that part.
+    stored: Option<BTreeMap<StreamShard, SeqNo>>,
     /// Highest resume-from sent per shard, so auto-commit sends only news.
     requested: BTreeMap<StreamShard, SeqNo>,
     /// Resume-from acknowledged by the broker per shard.
@@ -43,11 +46,12 @@ pub(super) struct Commits {
 }
 
 impl Commits {
-    pub(super) fn new(enabled: bool, auto: Option<Duration>, now: Instant) -> Self {
+    pub(super) fn new(enabled: bool, auto: Option<Duration>, auto_store: bool, now: Instant) -> Self {
         Self {
             enabled,
             delivered: Vec::new(),
             hint: 0,
+            stored: (!auto_store).then(BTreeMap::new),
             requested: BTreeMap::new(),
             committed: BTreeMap::new(),
             in_flight: BTreeMap::new(),
@@ -92,32 +96,54 @@ impl Commits {
         self.delivered.iter().find(|((k, s), _, _)| k == key && *s == shard).map(|(_, _, highest)| *highest)
     }
 
-    pub(super) fn commit_one(&mut self, header: &MessageHeader) -> Result<CommitId, ConsumerError> {
+    fn check_delivered(&self, header: &MessageHeader) -> Result<(), ConsumerError> {
         match self.highest_delivered(&header.stream_key, header.shard) {
-            Some(highest) if highest >= header.seq => {}
-            _ => {
-                return Err(ConsumerError::NotDelivered {
-                    key: header.stream_key.clone(),
-                    shard: header.shard,
-                    seq: header.seq,
-                })
-            }
+            Some(highest) if highest >= header.seq => Ok(()),
+            _ => Err(ConsumerError::NotDelivered {
+                key: header.stream_key.clone(),
+                shard: header.shard,
+                seq: header.seq,
+            }),
         }
+    }
+
+    pub(super) fn commit_one(&mut self, header: &MessageHeader) -> Result<CommitId, ConsumerError> {
+        self.check_delivered(header)?;
         let offsets = vec![(header.stream_key.clone(), header.shard, header.seq.next())];
         Ok(self.start(offsets, false))
     }
 
-    pub(super) fn commit_delivered(&mut self) -> Option<CommitId> {
+    /// Marks a delivered message as processed: the next `commit_all` or
+    /// automatic commit resumes after it. Storing an earlier message than the
+    /// last stored one (after a rewind) moves the mark back, as a commit would.
+    pub(super) fn store(&mut self, header: &MessageHeader) -> Result<(), ConsumerError> {
+        self.check_delivered(header)?;
+        let stored = self.stored.as_mut().ok_or(ConsumerError::AutoStore)?;
+        stored.insert((header.stream_key.clone(), header.shard), header.seq);
+        Ok(())
+    }
+
+    pub(super) fn commit_stored(&mut self) -> Option<CommitId> {
         self.commit_news(false)
     }
 
     fn commit_news(&mut self, automatic: bool) -> Option<CommitId> {
-        let offsets: Offsets = self
-            .delivered
-            .iter()
-            .map(|((key, shard), last, _)| (key.clone(), *shard, last.next()))
-            .filter(|(key, shard, next)| self.requested.get(&(key.clone(), *shard)) != Some(next))
-            .collect();
+        let unrequested = |(key, shard, next): &(StreamKey, ShardId, SeqNo)| {
+            self.requested.get(&(key.clone(), *shard)) != Some(next)
+        };
+        let offsets: Offsets = match &self.stored {
+            None => self
+                .delivered
+                .iter()
+                .map(|((key, shard), last, _)| (key.clone(), *shard, last.next()))
+                .filter(unrequested)
+                .collect(),
+            Some(stored) => stored
+                .iter()
+                .map(|((key, shard), last)| (key.clone(), *shard, last.next()))
+                .filter(unrequested)
+                .collect(),
+        };
         (!offsets.is_empty()).then(|| self.start(offsets, automatic))
     }
 
@@ -171,6 +197,9 @@ impl Commits {
 
     pub(super) fn retain_shards(&mut self, shards: &BTreeSet<StreamShard>) {
         self.delivered.retain(|(shard, _, _)| shards.contains(shard));
+        if let Some(stored) = &mut self.stored {
+            stored.retain(|shard, _| shards.contains(shard));
+        }
         self.hint = 0;
     }
 

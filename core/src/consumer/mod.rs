@@ -129,7 +129,7 @@ impl ConsumerCore {
         let auto_commit = options.auto_commit().filter(|_| caps.commit && options.mode().commits());
         Ok(Self {
             caps,
-            commits: Commits::new(options.mode().commits(), auto_commit, now),
+            commits: Commits::new(options.mode().commits(), auto_commit, options.auto_store(), now),
             options,
             streams,
             requested: BTreeSet::new(),
@@ -285,10 +285,19 @@ impl ConsumerCore {
         Ok(id)
     }
 
-    /// Commits everything delivered so far; `None` if there is nothing new.
+    /// Marks a delivered `message` as processed, for consumers with
+    /// [`auto_store`](ConsumerOptions::auto_store) off: the next automatic
+    /// commit or `commit_all` resumes after it. No I/O; nothing is committed yet.
+    pub fn store_offset(&mut self, message: &MessageHeader) -> Result<(), ConsumerError> {
+        self.check_commit()?;
+        self.commits.store(message)
+    }
+
+    /// Commits everything delivered so far (with auto-store off: everything
+    /// stored so far); `None` if there is nothing new.
     pub fn commit_all(&mut self, _now: Instant) -> Result<Option<CommitId>, ConsumerError> {
         self.check_commit()?;
-        let id = self.commits.commit_delivered();
+        let id = self.commits.commit_stored();
         if let Some(id) = id {
             self.push_commit(id);
         }

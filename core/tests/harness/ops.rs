@@ -87,6 +87,17 @@ impl World {
         result
     }
 
+    pub fn store_offset(&mut self, message: &MessageHeader) -> Result<(), ConsumerError> {
+        let result = self.core.store_offset(message);
+        let what = format!("{}/{}/{}", message.stream_key, message.shard, message.seq);
+        match &result {
+            Ok(()) => self.op(format!("store_offset {what}")),
+            Err(err) => self.op(format!("store_offset {what} -> error: {err}")),
+        }
+        self.settle();
+        result
+    }
+
     pub fn commit_all(&mut self) -> Result<Option<CommitId>, ConsumerError> {
         let result = self.core.commit_all(self.now);
         match &result {

@@ -55,15 +55,29 @@ pub fn options(mode: ConsumerMode, group: Option<String>) -> anyhow::Result<Cons
 /// Applies what the streamer's URL says about consuming: a `kafka://` URL's
 /// `auto.commit.interval.ms` is how often a committing consumer commits (the
 /// core commits, not librdkafka, so the URL alone would not reach it).
-pub fn url_settings(streamer: &weir::Streamer<NoRuntime>, options: &mut ConsumerOptions) {
+/// `enable.auto.offset.store=false` is refused: it is for applications that
+/// call `store_offset`, and this tool commits what it has written out.
+pub fn url_settings(
+    streamer: &weir::Streamer<NoRuntime>,
+    options: &mut ConsumerOptions,
+) -> anyhow::Result<()> {
     #[cfg(feature = "kafka")]
     if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
+        if kafka.options().auto_offset_store == Some(false) {
+            return Err(Usage(
+                "enable.auto.offset.store=false is for applications that call store_offset; \
+                 weir commits each message once it is written out"
+                    .into(),
+            )
+            .into());
+        }
         if options.mode().commits() {
             kafka.options().apply_to(options);
         }
     }
     #[cfg(not(feature = "kafka"))]
     let _ = (streamer, options);
+    Ok(())
 }
 
 /// Connects to the streamer to consume from.
@@ -95,7 +109,7 @@ fn commit_near(consumer: &weir::Consumer<NoRuntime>) -> bool {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let streamer = connect_input(&args.url)?;
     let mut options = options(args.mode, args.group)?;
-    url_settings(&streamer, &mut options);
+    url_settings(&streamer, &mut options)?;
     let mut consumer = streamer.create_consumer(args.url.streams(), options)?;
     let stats = Stats::start(args.stats);
     let stdout = std::io::stdout();

@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let input = crate::consume::connect_input(&args.input)?;
     let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
     let mut options = options(args.mode, args.group)?;
-    crate::consume::url_settings(&input, &mut options);
+    crate::consume::url_settings(&input, &mut options)?;
     let mut committer = Committer::take_over(&mut options);
     let mut consumer = input.create_consumer(args.input.streams(), options)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
