@@ -35,6 +35,7 @@ fn op() -> impl Strategy<Value = Op<Index>> {
         2 => any::<Index>().prop_map(Op::Commit),
         1 => any::<Index>().prop_map(Op::CommitOld),
         1 => Just(Op::CommitAll),
+        1 => any::<Index>().prop_map(Op::Store),
         4 => (1..8usize).prop_map(Op::Deliver),
         1 => (1..7000u64).prop_map(Op::AdvanceMs),
         2 => (0..4usize, 1..6usize).prop_map(|(shard, n)| Op::Produce(shard, n)),
@@ -51,8 +52,17 @@ fn case() -> impl Strategy<Value = Case<Index>> {
         Just(ConsumerMode::Resumable),
         Just(ConsumerMode::LoadBalanced)
     ];
-    (mode, 1..8usize, 1..5usize, prop::array::uniform4(0..8usize), prop::collection::vec(op(), 1..40))
-        .prop_map(|(mode, buffer, batch, fill, ops)| Case { mode, buffer, batch, fill, ops })
+    let sizes = (1..8usize, 1..5usize, prop::array::uniform4(0..8usize));
+    (mode, any::<bool>(), sizes, prop::collection::vec(op(), 1..40)).prop_map(
+        |(mode, manual_store, (buffer, batch, fill), ops)| Case {
+            mode,
+            manual_store,
+            buffer,
+            batch,
+            fill,
+            ops,
+        },
+    )
 }
 
 proptest! {

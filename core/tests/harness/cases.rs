@@ -51,6 +51,8 @@ pub enum Op<I> {
     /// Any message delivered so far.
     CommitOld(I),
     CommitAll,
+    /// Any message delivered so far, marked as processed (`store_offset`).
+    Store(I),
     Deliver(usize),
     AdvanceMs(u64),
     Produce(usize, usize),
@@ -67,6 +69,9 @@ pub enum Op<I> {
 #[derive(Clone, Debug)]
 pub struct Case<I> {
     pub mode: ConsumerMode,
+    /// Commits cover stored messages only (`set_auto_store(false)`); ignored
+    /// in RealTime, which never commits.
+    pub manual_store: bool,
     pub buffer: usize,
     pub batch: usize,
     pub fill: [usize; 4],
@@ -79,6 +84,8 @@ pub struct Case<I> {
 struct Model {
     last: BTreeMap<StreamShard, u64>,
     max: BTreeMap<StreamShard, u64>,
+    /// With manual storing: the last message stored per shard.
+    stored: BTreeMap<StreamShard, u64>,
     requested: BTreeSet<usize>,
 }
 
@@ -90,6 +97,8 @@ pub fn run<I: Pick>(case: &Case<I>) -> String {
     }
     let mut options = ConsumerOptions::new(case.mode);
     options.set_buffer(case.buffer);
+    let manual = case.manual_store && case.mode.commits();
+    options.set_auto_store(!manual);
     if case.mode == ConsumerMode::LoadBalanced {
         options.set_group(ConsumerGroup::new("workers").expect("valid group"));
     }
@@ -97,7 +106,7 @@ pub fn run<I: Pick>(case: &Case<I>) -> String {
     let mut w = World::new(Capabilities::full("model"), options, &["a", "b"], broker, knobs);
     let mut seen = Model::default();
     for op in &case.ops {
-        apply(&mut w, case.mode, &mut seen, op);
+        apply(&mut w, case.mode, manual, &mut seen, op);
     }
     // Liveness: once every answer is in, the application gets everything the
     // backend was told to consume; nothing stays stuck behind a pause.
@@ -123,7 +132,7 @@ fn record(seen: &mut Model, messages: &[Message]) {
     }
 }
 
-fn apply<I: Pick>(w: &mut World, mode: ConsumerMode, seen: &mut Model, op: &Op<I>) {
+fn apply<I: Pick>(w: &mut World, mode: ConsumerMode, manual: bool, seen: &mut Model, op: &Op<I>) {
     match op {
         Op::Assign(i) => {
             let result = w.assign(SHARDS[*i].0, SHARDS[*i].1);
@@ -178,10 +187,18 @@ fn apply<I: Pick>(w: &mut World, mode: ConsumerMode, seen: &mut Model, op: &Op<I
                 assert!(matches!(result, Err(ConsumerError::CommitRefused { .. })), "{result:?}\n{}", w.log);
             } else if !failing {
                 result.expect("commit_all in a committing mode");
-                for (at, last) in &seen.last {
+                // Auto-store: everything delivered; manual: everything stored.
+                let covered = if manual { &seen.stored } else { &seen.last };
+                for (at, last) in covered {
                     let stored = w.broker.offsets.get(at);
                     assert_eq!(stored, Some(&SeqNo(last + 1)), "commit_all of {at:?}\n{}", w.log);
                 }
+            }
+        }
+        Op::Store(index) => {
+            let all: Vec<MessageHeader> = w.history.iter().map(|(_, h)| h.clone()).collect();
+            if !all.is_empty() {
+                store(w, mode, manual, seen, index.pick(&all));
             }
         }
         Op::Deliver(n) => record(seen, &w.deliver(*n)),
@@ -198,6 +215,7 @@ fn apply<I: Pick>(w: &mut World, mode: ConsumerMode, seen: &mut Model, op: &Op<I
             let kept: Vec<StreamShard> = shards.iter().map(|(s, n)| (key(s), ShardId(*n))).collect();
             seen.last.retain(|at, _| kept.contains(at));
             seen.max.retain(|at, _| kept.contains(at));
+            seen.stored.retain(|at, _| kept.contains(at));
         }
         Op::Rebalance(_) => {}
     }
@@ -215,6 +233,26 @@ fn check_positioned_shards(w: &World, mode: ConsumerMode, seen: &Model) {
         seen.requested.iter().map(|i| (key(SHARDS[*i].0), ShardId(SHARDS[*i].1))).collect()
     };
     assert_eq!(w.core.assignment(), Some(&expected), "shards after a positioning\n{}", w.log);
+}
+
+/// Stores `header`: refused in RealTime and with auto-store on; otherwise
+/// accepted exactly when this consumer delivered it (and still owns its
+/// shard). It sends nothing: only a later commit does.
+fn store(w: &mut World, mode: ConsumerMode, manual: bool, seen: &mut Model, header: &MessageHeader) {
+    let before = w.broker.offsets.clone();
+    let at = (header.stream_key.clone(), header.shard);
+    let result = w.store_offset(header);
+    assert_eq!(w.broker.offsets, before, "a store commits nothing by itself\n{}", w.log);
+    if mode == ConsumerMode::RealTime {
+        assert!(matches!(result, Err(ConsumerError::CommitRefused { .. })), "{result:?}\n{}", w.log);
+    } else if seen.max.get(&at).is_none_or(|max| *max < header.seq.0) {
+        assert!(matches!(result, Err(ConsumerError::NotDelivered { .. })), "{result:?}\n{}", w.log);
+    } else if !manual {
+        assert_eq!(result, Err(ConsumerError::AutoStore), "{}", w.log);
+    } else {
+        assert_eq!(result, Ok(()), "{}", w.log);
+        seen.stored.insert(at, header.seq.0);
+    }
 }
 
 /// Commits `header`: refused in RealTime; otherwise accepted exactly when this

@@ -30,7 +30,10 @@ pub fn core_ops(data: &[u8]) {
 
 fn decode(data: &[u8]) -> Case<usize> {
     let mut input = Input::new(data);
-    let mode = [ConsumerMode::RealTime, ConsumerMode::Resumable, ConsumerMode::LoadBalanced][input.below(3)];
+    let modes = [ConsumerMode::RealTime, ConsumerMode::Resumable, ConsumerMode::LoadBalanced];
+    // 3 and 4: the committing modes with manual offset storing.
+    let choice = input.below(5);
+    let (mode, manual_store) = (modes[choice % 3], choice >= 3);
     let buffer = 1 + input.below(7);
     let batch = 1 + input.below(4);
     let fill = [(); 4].map(|()| input.below(8));
@@ -38,12 +41,12 @@ fn decode(data: &[u8]) -> Case<usize> {
     while !input.is_empty() && ops.len() < MAX_OPS {
         ops.push(op(&mut input));
     }
-    Case { mode, buffer, batch, fill, ops }
+    Case { mode, manual_store, buffer, batch, fill, ops }
 }
 
 /// One operation, in the value ranges `core/tests/properties.rs` generates.
 fn op(input: &mut Input<'_>) -> Op<usize> {
-    match input.below(14) {
+    match input.below(15) {
         0 => Op::Assign(input.below(4)),
         1 => Op::Unassign(input.below(4)),
         2 => Op::Rewind(match input.below(14) {
@@ -61,6 +64,7 @@ fn op(input: &mut Input<'_>) -> Op<usize> {
         10 => Op::DelayMs(u64::from(input.u16() % 300)),
         11 => Op::FailNextPosition,
         12 => Op::FailNextCommit,
+        13 => Op::Store(usize::from(input.byte())),
         _ => Op::Rebalance(input.below(16) as u8),
     }
 }
