@@ -1,7 +1,7 @@
 //! Kafka-specific behaviour on a real Kafka-protocol broker (start one with
 //! `scripts/kafka-broker run -- cargo test …`): group balancing, standby
 //! takeover, Resumable restarts, seek and rewind over partitions, connect
-//! errors, and the CLI.
+//! errors, TLS, and the CLI.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,3 +13,4 @@ mod positions;
 mod producer;
 #[path = "../support/mod.rs"]
 mod support;
+mod tls;
