@@ -60,6 +60,9 @@ pub(crate) struct State {
     pub(crate) down: Option<(std::time::Instant, String)>,
     /// The consumer failed for good (an unreachable cluster): nothing more to report.
     pub(crate) gave_up: bool,
+    /// librdkafka's last reason a connection failed (a TLS handshake, an
+    /// authentication), told with "all brokers down", which says only how many.
+    pub(crate) why: Option<String>,
     /// Whether the driver wants fetching paused, until the poll thread applies it.
     pub(crate) pause_wanted: Option<bool>,
 }
@@ -308,6 +311,10 @@ impl ClientContext for WeirContext {
                 BackendErrorKind::Broker,
                 format!("fatal error: {error}: {reason}"),
             ),
+            RDKafkaErrorCode::SSL | RDKafkaErrorCode::Authentication => {
+                self.shared.lock().why = Some(reason.to_owned());
+                return;
+            }
             RDKafkaErrorCode::AllBrokersDown => {
                 let mut state = self.shared.lock();
                 if state.connected {
@@ -316,8 +323,9 @@ impl ClientContext for WeirContext {
                     state.down = Some((since, reason.to_owned()));
                     return;
                 }
+                let why = state.why.take().map(|why| format!("; {why}")).unwrap_or_default();
                 drop(state);
-                let message = format!("cannot reach any broker of {}: {reason}", self.servers);
+                let message = format!("cannot reach any broker of {}: {reason}{why}", self.servers);
                 BackendError::new(BACKEND, BackendErrorKind::Connect, message)
             }
             code if REFUSED_JOIN.contains(&code) => {
