@@ -2,10 +2,27 @@
 //! `scripts/kafka-broker run -- …`): consuming 100k × 256 B messages from the
 //! start of a one-partition topic through weir (`next_blocking`, and
 //! `next().await` on tokio), and through a raw rdkafka `BaseConsumer` loop on
-//! the same topic, with the same settings, in the same run. Both copy each
-//! payload out of librdkafka's buffer (a weir message outlives the poll that
-//! fetched it; the raw loop copies too, so it does no less work than an
-//! application keeping its messages would).
+//! the same topic, with the same settings, in the same run. Two measurements
+//! of each:
+//!
+//! - `kafka/consume`: from creating the consumer to its 100,000th message:
+//!   creating it, positioning it at the start, fetching (the test broker
+//!   answers with the whole topic in one 25.6 MB response), delivering.
+//! - `kafka/deliver`: from the first message to the 100,000th: the receive
+//!   path alone, once the messages are in the process.
+//!
+//! The raw loop is what one would write with rdkafka: it resolves the start
+//! offset (the partition's low watermark, as weir's rewind does) before
+//! assigning it. Assigning the logical offset `Beginning` to a consumer that
+//! has no metadata yet would make librdkafka retry the offset lookup on a
+//! 500 ms timer, which an earlier version of this bench measured instead of
+//! the consumer (3.7× in weir's favour). Both copy each payload out of
+//! librdkafka's buffer (a weir message outlives the poll that fetched it; the
+//! raw loop copies too, so it does no less work than an application keeping
+//! its messages would).
+//!
+//! `WEIR_KAFKA_ROUNDS=N` replaces criterion's runs with `N` interleaved rounds
+//! (see `interleaved`), for comparisons on a busy machine.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -18,7 +35,39 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir::{ConsumerMode, ConsumerOptions, NoRuntime, Payload, ProducerOptions, SeqPos, StreamKey};
 
 const MESSAGES: u64 = 100_000;
+/// The URL settings of both weir and the raw loop.
 const SETTINGS: &str = "fetch.wait.max.ms=50";
+/// What weir's Kafka backend sets for every consumer (see
+/// `KafkaStreamer::create_consumer`), given to the raw loop too.
+const WEIR_SETS: [(&str, &str); 4] = [
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("allow.auto.create.topics", "true"),
+    ("fetch.queue.backoff.ms", "10"),
+];
+
+/// One pass: from creating the consumer to its last message, and from its
+/// first message to its last.
+struct Pass {
+    total: Duration,
+    delivery: Duration,
+}
+
+/// Which of a pass's durations a benchmark reports.
+#[derive(Clone, Copy)]
+enum Span {
+    Consume,
+    Deliver,
+}
+
+impl Span {
+    fn of(self, pass: &Pass) -> Duration {
+        match self {
+            Self::Consume => pass.total,
+            Self::Deliver => pass.delivery,
+        }
+    }
+}
 
 struct Fixture {
     address: String,
@@ -51,31 +100,67 @@ impl Fixture {
         streamer.create_consumer(&[key], ConsumerOptions::new(ConsumerMode::RealTime)).unwrap()
     }
 
-    /// The raw loop: assign from the start, poll, copy each payload.
-    fn raw(&self) -> Duration {
+    /// weir without a runtime: create, rewind to the start, `next_blocking`.
+    fn weir_blocking(&self, streamer: &weir::Streamer<NoRuntime>) -> Pass {
+        let started = Instant::now();
+        let mut consumer = self.weir_consumer(streamer);
+        weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+        std::hint::black_box(consumer.next_blocking().unwrap());
+        let first = Instant::now();
+        for _ in 1..MESSAGES {
+            std::hint::black_box(consumer.next_blocking().unwrap());
+        }
+        Pass { total: started.elapsed(), delivery: first.elapsed() }
+    }
+
+    /// weir on tokio: create, rewind to the start, `next().await`.
+    async fn weir_tokio(&self, streamer: &weir::Streamer<weir::Tokio>) -> Pass {
+        let started = Instant::now();
+        let mut consumer = self.weir_consumer(streamer);
+        consumer.rewind(SeqPos::Beginning).await.unwrap();
+        std::hint::black_box(consumer.next().await.unwrap());
+        let first = Instant::now();
+        for _ in 1..MESSAGES {
+            std::hint::black_box(consumer.next().await.unwrap());
+        }
+        Pass { total: started.elapsed(), delivery: first.elapsed() }
+    }
+
+    /// The raw loop: create, assign the partition from its low watermark,
+    /// poll, copy each payload.
+    fn raw(&self) -> Pass {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let started = Instant::now();
         let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.address)
-            .set("group.id", format!("{}raw", self.namespace))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        config.set("bootstrap.servers", &self.address).set("group.id", format!("{}raw-{n}", self.namespace));
+        for (key, value) in WEIR_SETS {
+            config.set(key, value);
+        }
         for setting in SETTINGS.split('&') {
             let (key, value) = setting.split_once('=').unwrap();
             config.set(key, value);
         }
         let consumer: BaseConsumer = config.create().unwrap();
-        let started = Instant::now();
+        let (low, _) = consumer.fetch_watermarks(&self.topic, 0, Duration::from_secs(10)).unwrap();
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, 0, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(&self.topic, 0, Offset::Offset(low)).unwrap();
         consumer.assign(&tpl).unwrap();
+        let mut first = None;
         let mut got = 0;
         while got < MESSAGES {
-            if let Some(Ok(message)) = consumer.poll(Duration::from_secs(1)) {
-                std::hint::black_box(Payload::copy_from_slice(message.payload().unwrap_or_default()));
-                got += 1;
+            match consumer.poll(Duration::from_secs(1)) {
+                Some(Ok(message)) => {
+                    std::hint::black_box(Payload::copy_from_slice(message.payload().unwrap_or_default()));
+                    first.get_or_insert_with(Instant::now);
+                    got += 1;
+                }
+                Some(Err(err)) => panic!("raw consumer: {err}"),
+                None => {}
             }
         }
-        started.elapsed()
+        let delivery = first.map_or(Duration::ZERO, |first| first.elapsed());
+        Pass { total: started.elapsed(), delivery }
     }
 }
 
@@ -85,47 +170,77 @@ fn kafka(c: &mut Criterion) {
         return;
     };
     let fixture = Fixture::load(address);
-    let mut group = c.benchmark_group("kafka/consume 100k x 256 B");
-    group.sample_size(10).throughput(Throughput::Elements(MESSAGES));
-    group.bench_function("raw BaseConsumer", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| fixture.raw()).sum())
-    });
-    let streamer = fixture.streamer::<NoRuntime>();
-    group.bench_function("weir next_blocking", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let started = Instant::now();
-                    let mut consumer = fixture.weir_consumer(&streamer);
-                    weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
-                    for _ in 0..MESSAGES {
-                        std::hint::black_box(consumer.next_blocking().unwrap());
-                    }
-                    started.elapsed()
-                })
-                .sum()
-        })
-    });
+    let blocking = fixture.streamer::<NoRuntime>();
     let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let streamer = fixture.streamer::<weir::Tokio>();
-    group.bench_function("weir next().await on tokio", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    tokio.block_on(async {
-                        let started = Instant::now();
-                        let mut consumer = fixture.weir_consumer(&streamer);
-                        consumer.rewind(SeqPos::Beginning).await.unwrap();
-                        for _ in 0..MESSAGES {
-                            std::hint::black_box(consumer.next().await.unwrap());
-                        }
-                        started.elapsed()
-                    })
-                })
-                .sum()
-        })
-    });
-    group.finish();
+    let on_tokio = fixture.streamer::<weir::Tokio>();
+    if let Some(rounds) = std::env::var("WEIR_KAFKA_ROUNDS").ok().and_then(|n| n.parse().ok()) {
+        return interleaved(rounds, |consumer| match consumer {
+            0 => fixture.raw(),
+            1 => fixture.weir_blocking(&blocking),
+            _ => tokio.block_on(fixture.weir_tokio(&on_tokio)),
+        });
+    }
+    for (span, name) in [(Span::Consume, "consume"), (Span::Deliver, "deliver")] {
+        let mut group = c.benchmark_group(format!("kafka/{name} 100k x 256 B"));
+        group.sample_size(10).throughput(Throughput::Elements(MESSAGES));
+        group.bench_function("raw BaseConsumer", |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| span.of(&fixture.raw())).sum())
+        });
+        group.bench_function("weir next_blocking", |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| span.of(&fixture.weir_blocking(&blocking))).sum())
+        });
+        group.bench_function("weir next().await on tokio", |b| {
+            b.iter_custom(|iters| {
+                (0..iters).map(|_| span.of(&tokio.block_on(fixture.weir_tokio(&on_tokio)))).sum()
+            })
+        });
+        group.finish();
+    }
+}
+
+/// `WEIR_KAFKA_ROUNDS=N`: instead of criterion's runs (each consumer's
+/// samples one after the other), `N` rounds of one pass of each consumer in
+/// turn, then per consumer the median and the fastest pass, and the CPU time
+/// the process used during its passes (all threads; 10 ms ticks, so a
+/// per-pass figure needs many rounds). On a machine shared with other work,
+/// load that comes and goes then falls on every consumer alike.
+fn interleaved(rounds: usize, mut pass: impl FnMut(usize) -> Pass) {
+    let names = ["raw BaseConsumer", "weir next_blocking", "weir next().await on tokio"];
+    let mut passes: [Vec<Pass>; 3] = Default::default();
+    let mut cpu = [Duration::ZERO; 3];
+    for _ in 0..rounds {
+        for (consumer, passes) in passes.iter_mut().enumerate() {
+            let before = cpu_time();
+            passes.push(pass(consumer));
+            cpu[consumer] += cpu_time().saturating_sub(before);
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for ((name, mut p), cpu) in names.into_iter().zip(passes).zip(cpu) {
+        p.sort_by_key(|p| p.total);
+        let (total, fastest) = (p[p.len() / 2].total, p[0].total);
+        p.sort_by_key(|p| p.delivery);
+        let (delivery, fastest_delivery) = (p[p.len() / 2].delivery, p[0].delivery);
+        println!(
+            "kafka rounds: {name}: consume median {:.1} ms (fastest {:.1}), deliver median {:.1} ms (fastest \
+             {:.1}), CPU {:.1} ms per pass",
+            ms(total),
+            ms(fastest),
+            ms(delivery),
+            ms(fastest_delivery),
+            ms(cpu) / rounds as f64
+        );
+    }
+}
+
+/// The CPU time this process has used (all threads), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // utime and stime, in clock ticks (100 a second on Linux), follow the
+    // command name in parentheses.
+    let after_name = stat.rsplit(')').next().unwrap();
+    let ticks: u64 = after_name.split_whitespace().skip(11).take(2).map(|f| f.parse::<u64>().unwrap()).sum();
+    Duration::from_millis(ticks * 10)
 }
 
 criterion_group!(benches, kafka);

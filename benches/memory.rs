@@ -4,36 +4,94 @@
 //!
 //! - stdio: a `weir consume` process fed 1M lines through a pipe; its peak RSS
 //!   (`VmHWM` of `/proc/PID/status`) is read while it runs.
-//! - Kafka (when `WEIR_KAFKA` is set, as `scripts/bench` does): a `weir produce`
-//!   process writes the topic, so none of the producer's memory is counted,
-//!   while this process consumes it with `next_blocking` and reads its own
-//!   peak RSS.
+//! - Kafka (when `WEIR_KAFKA` is set, as `scripts/bench` does): a process of
+//!   its own (this bench, run again) consumes a one-partition topic with
+//!   `next_blocking` while a `weir produce` process writes it, so neither the
+//!   producer's memory nor an earlier measurement's is counted; it reads its
+//!   own peak RSS, and the peak of the Rust heap (weir's buffers and messages;
+//!   librdkafka's own allocations are C's, not counted there). A raw rdkafka
+//!   `BaseConsumer` loop with the same settings, in a process of its own
+//!   too, is the reference: what librdkafka holds under the same load.
+//!
+//! The test broker answers a fetch with everything from the fetch offset to
+//! the end of the partition, whatever the fetch size limits say, so what
+//! librdkafka holds at a time is as large as the consumer's lag when it
+//! fetched: the peak RSS of both consumers follows the largest lag of the run
+//! (on a busy machine, the longest the consuming threads went without a core),
+//! which a longer run is likelier to meet, rather than the number of messages.
 //!
 //! Not a criterion bench: one pass is the measurement. Prints one line per
-//! reading, `memory: <path>: peak RSS <MiB> MiB at <n> messages`.
+//! reading, `memory: <path>: peak RSS <MiB> MiB[, Rust heap peak <MiB> MiB] at
+//! <n> messages`, and one with the time the 1M took.
+//! `WEIR_MEMORY_SETTINGS=a=b&c=d` adds librdkafka settings to both consumers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// A counting global allocator needs `unsafe`; it only forwards to `System`.
+#![allow(unsafe_code)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use weir::{ConsumerMode, ConsumerOptions, NoRuntime, SeqPos, StreamKey};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message as _;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use weir::{ConsumerMode, ConsumerOptions, NoRuntime, Payload, SeqPos, StreamKey};
 
 const TOTAL: u64 = 1_000_000;
 const FIRST: u64 = 100_000;
 const PAYLOAD: usize = 256;
+/// Set in the process that makes one Kafka measurement: which one.
+const ROLE: &str = "WEIR_MEMORY_ROLE";
 
-/// The peak resident set of process `pid` (`self` for this one), in KiB.
-fn peak_kib(pid: &str) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is mounted");
-    let line = status.lines().find(|line| line.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
-    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmHWM is a number of kB")
+/// Counts the bytes the Rust heap holds, and the most it held.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The peak resident set of process `pid` (`self` for this one), in KiB;
+/// `None` once it exited (an exited process has no `VmHWM`).
+fn peak_kib(pid: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok())
+}
+
+fn mib(bytes: f64) -> f64 {
+    bytes / (1024.0 * 1024.0)
 }
 
 fn report(path: &str, kib: u64, at: u64) {
-    println!("memory: {path}: peak RSS {:.1} MiB at {at} messages", kib as f64 / 1024.0);
+    println!("memory: {path}: peak RSS {:.1} MiB at {at} messages", mib(kib as f64 * 1024.0));
+}
+
+/// A reading of this process: its peak RSS and the Rust heap's peak.
+fn report_self(path: &str, at: u64) {
+    println!(
+        "memory: {path}: peak RSS {:.1} MiB, Rust heap peak {:.1} MiB at {at} messages",
+        mib(peak_kib("self").expect("VmHWM in /proc/self/status") as f64 * 1024.0),
+        mib(PEAK.load(Ordering::Relaxed) as f64)
+    );
 }
 
 /// `TOTAL` lines of `PAYLOAD` bytes (a number, then padding) into `sink`.
@@ -65,62 +123,175 @@ fn stdio() {
     let feeder = thread::spawn(move || feed(stdin));
     let mut out = BufReader::with_capacity(1 << 16, child.stdout.take().unwrap());
     let mut line = Vec::with_capacity(PAYLOAD + 1);
+    let mut peak = None;
     for n in 1..=TOTAL {
         line.clear();
         assert!(out.read_until(b'\n', &mut line).unwrap() > 0, "weir consume ended after {n} lines");
-        // Read while the process is still running: it exits once stdin closes.
+        // Read while the process is still running: it exits once stdin
+        // closes, which can be before its last lines are read here, so the
+        // reading at 1M is the last one taken (at most 1000 lines earlier).
+        if n % 1000 == 0 || n == FIRST || n == TOTAL {
+            peak = peak_kib(&pid).or(peak);
+        }
         if n == FIRST || n == TOTAL {
-            report("stdio `weir consume`", peak_kib(&pid), n);
+            report("stdio `weir consume`", peak.expect("weir consume ran"), n);
         }
     }
     feeder.join().unwrap();
     assert!(child.wait().unwrap().success());
 }
 
-fn kafka(address: &str) {
-    let namespace = format!("memory-{}-", std::process::id());
-    let url = format!("kafka://{address}?namespace={namespace}&fetch.wait.max.ms=50");
+/// The librdkafka settings of both Kafka consumers, `a=b&c=d`.
+fn settings() -> String {
+    let extra = std::env::var("WEIR_MEMORY_SETTINGS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("&{s}"))
+        .unwrap_or_default();
+    format!("fetch.wait.max.ms=50{extra}")
+}
+
+/// A fresh one-partition topic `bench` in a namespace of its own.
+fn topic(address: &str, role: &str) -> String {
+    let namespace = format!("memory-{}-{role}-", std::process::id());
+    let url = format!("kafka://{address}?namespace={namespace}&{}", settings());
     let streamer: weir::Streamer<NoRuntime> = weir::connect(&url).unwrap();
-    let key = StreamKey::new("bench").unwrap();
     if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
-        weir::block_on(kafka.create_stream(&key, 1)).unwrap();
+        weir::block_on(kafka.create_stream(&StreamKey::new("bench").unwrap(), 1)).unwrap();
     }
-    let mut consumer =
-        streamer.create_consumer(&[key], ConsumerOptions::new(ConsumerMode::RealTime)).unwrap();
-    // Positioned at the end before anything is produced, then consuming while
-    // the producer writes: the test broker answers a fetch with everything
-    // from the fetch offset to the end, whatever the fetch size limits say
-    // (a backlog of 1M x 256 B is one 266 MB response, which librdkafka
-    // refuses), so the 1M are consumed as they arrive rather than as a backlog.
-    weir::block_on(consumer.rewind(SeqPos::End)).unwrap();
-    report("Kafka `next_blocking` (before consuming)", peak_kib("self"), 0);
-    let mut producer = weir(&["produce", &produce_url(&url)]);
+    url
+}
+
+/// Consumes `TOTAL` messages with `next` while a `weir produce` process
+/// writes them to the topic of `url`, reading memory at `FIRST` and `TOTAL`.
+///
+/// The consumer is positioned at the end before anything is produced, and
+/// consumes while the producer writes: the test broker answers a fetch with
+/// everything from the fetch offset to the end, whatever the fetch size
+/// limits say (a backlog of 1M x 256 B is one 266 MB response, which
+/// librdkafka refuses), so the 1M are consumed as they arrive rather than as
+/// a backlog.
+fn consume_while_producing(url: &str, path: &str, mut next: impl FnMut() -> Payload) {
+    report_self(&format!("{path} (before consuming)"), 0);
+    let mut producer = weir(&["produce", &url.replacen('?', "/bench?", 1)]);
     let stdin = producer.stdin.take().unwrap();
     let feeder = thread::spawn(move || feed(stdin));
+    let started = Instant::now();
+    let taken = watch(path);
     for n in 1..=TOTAL {
-        let message = consumer.next_blocking().unwrap();
-        assert_eq!(message.payload.as_bytes().len(), PAYLOAD);
+        assert_eq!(next().len(), PAYLOAD);
+        taken.store(n, Ordering::Relaxed);
         if n == FIRST || n == TOTAL {
-            report("Kafka `next_blocking`", peak_kib("self"), n);
+            report_self(path, n);
         }
     }
+    println!("memory: {path}: {TOTAL} messages in {:.2} s", started.elapsed().as_secs_f64());
     feeder.join().unwrap();
     assert!(producer.wait().unwrap().success(), "weir produce failed");
 }
 
-/// `kafka://HOST/bench?PARAMS` from `kafka://HOST?PARAMS`.
-fn produce_url(url: &str) -> String {
-    url.replacen('?', "/bench?", 1)
+/// How long a consumer may go without a message before the measurement
+/// fails instead of waiting: librdkafka refuses a response larger than
+/// `receive.message.max.bytes` (100 MB) and asks again, for ever, and the
+/// test broker's answer only grows with the lag.
+const STALL: Duration = Duration::from_secs(30);
+
+/// Ends this process, saying so, once the count in the returned cell stays
+/// the same for `STALL`.
+fn watch(path: &str) -> &'static AtomicU64 {
+    static TAKEN: AtomicU64 = AtomicU64::new(0);
+    let path = path.to_owned();
+    thread::spawn(move || {
+        let (mut seen, mut since) = (0, Instant::now());
+        loop {
+            thread::sleep(Duration::from_secs(1));
+            let now = TAKEN.load(Ordering::Relaxed);
+            if now == TOTAL {
+                return;
+            }
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            } else if since.elapsed() >= STALL {
+                println!(
+                    "memory: {path}: stalled: no message for {} s after {now} messages",
+                    STALL.as_secs()
+                );
+                std::process::exit(2);
+            }
+        }
+    });
+    &TAKEN
+}
+
+fn kafka_weir(address: &str) {
+    let url = topic(address, "weir");
+    let streamer: weir::Streamer<NoRuntime> = weir::connect(&url).unwrap();
+    let key = StreamKey::new("bench").unwrap();
+    let mut consumer =
+        streamer.create_consumer(&[key], ConsumerOptions::new(ConsumerMode::RealTime)).unwrap();
+    weir::block_on(consumer.rewind(SeqPos::End)).unwrap();
+    consume_while_producing(&url, "Kafka weir `next_blocking`", || consumer.next_blocking().unwrap().payload);
+}
+
+/// The same with a raw rdkafka loop: assigned at the partition's end, polled,
+/// each payload copied (as weir does).
+fn kafka_raw(address: &str) {
+    let url = topic(address, "raw");
+    let namespace = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).unwrap();
+    let topic = format!("{namespace}bench");
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", address)
+        .set("group.id", format!("{namespace}raw"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // What weir's Kafka backend sets too (see `KafkaStreamer::create_consumer`).
+        .set("fetch.queue.backoff.ms", "10");
+    for setting in settings().split('&') {
+        let (key, value) = setting.split_once('=').unwrap();
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
+    let (_, end) = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(end)).unwrap();
+    consumer.assign(&tpl).unwrap();
+    consume_while_producing(&url, "Kafka raw `BaseConsumer::poll`", || loop {
+        match consumer.poll(Duration::from_secs(1)) {
+            Some(Ok(message)) => break Payload::copy_from_slice(message.payload().unwrap_or_default()),
+            Some(Err(err)) => panic!("raw consumer: {err}"),
+            None => {}
+        }
+    });
+}
+
+/// Runs this bench again to make one Kafka measurement in a process of its own.
+fn measure_apart(role: &str) {
+    let status = Command::new(std::env::current_exe().expect("this bench's path"))
+        .env(ROLE, role)
+        .status()
+        .expect("the bench runs again");
+    assert!(status.success(), "the {role} Kafka measurement failed");
 }
 
 fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        let address = std::env::var("WEIR_KAFKA").expect("WEIR_KAFKA is set");
+        return match role.as_str() {
+            "weir" => kafka_weir(&address),
+            _ => kafka_raw(&address),
+        };
+    }
     // `cargo bench` passes `--bench`; a filter argument other than ours skips the run.
     if std::env::args().skip(1).any(|arg| !arg.starts_with('-') && !"memory".contains(arg.as_str())) {
         return;
     }
     stdio();
     match std::env::var("WEIR_KAFKA") {
-        Ok(address) => kafka(&address),
+        Ok(_) => {
+            measure_apart("weir");
+            measure_apart("raw");
+        }
         Err(_) => eprintln!("memory: Kafka skipped: WEIR_KAFKA is unset (run it through scripts/bench)"),
     }
 }

@@ -23,6 +23,10 @@ pub struct KafkaConsumer {
     /// Partitions fetched now (resolved), as the core knows them.
     assigned: BTreeSet<Partition>,
     paused: bool,
+    /// Messages taken from the poll thread, fed to the core; kept empty
+    /// between polls, and swapped with the poll thread's so that neither
+    /// side allocates a new vector per batch.
+    taken: Vec<Message>,
     jobs: VecDeque<BlockingJob>,
     /// Declared last, so it drops after `rd`.
     _closer: Closer,
@@ -38,6 +42,7 @@ impl KafkaConsumer {
             mode,
             assigned: BTreeSet::new(),
             paused: false,
+            taken: Vec::new(),
             jobs: VecDeque::new(),
             _closer: closer,
         };
@@ -158,24 +163,36 @@ impl ConsumerBackend for KafkaConsumer {
     }
 
     fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
-        // The waker goes first: the poll thread or a job may report between
-        // the draining below and returning Pending.
-        let shared = self.rd.context().shared.clone();
-        shared.set_waker(cx.waker());
-        let (events, mut batch, held) = shared.take_input(!self.paused);
+        // The waker is set as the input is taken: the poll thread or a job
+        // may report between the draining below and returning Pending.
+        let mut batch = std::mem::take(&mut self.taken);
+        let into = (!self.paused).then_some(&mut batch);
+        let (events, held) = self.rd.context().shared.take_input(cx.waker(), into);
         let mut fed = !events.is_empty();
         for event in events {
             self.feed_event(event, now, core);
         }
-        // Messages of partitions given up since they were taken belong to their new owner.
-        batch.retain(|m| self.owns(m));
+        // Messages of partitions given up since they were taken belong to
+        // their new owner. A batch's messages mostly share their partition
+        // with the one before (keys of one topic share an allocation, so
+        // comparing them is a pointer comparison).
+        let mut last: Option<(StreamKey, ShardId, bool)> = None;
+        batch.retain(|m| match &last {
+            Some((key, shard, owned)) if *shard == m.shard() && key == m.stream_key() => *owned,
+            _ => {
+                let owned = self.owns(m);
+                last = Some((m.stream_key().clone(), m.shard(), owned));
+                owned
+            }
+        });
         if held {
             self.resume_fetching();
         }
         if !batch.is_empty() {
             fed = true;
-            core.handle_messages(now, batch);
+            core.handle_messages(now, batch.drain(..));
         }
+        self.taken = batch;
         if fed || !self.jobs.is_empty() {
             Poll::Ready(())
         } else {

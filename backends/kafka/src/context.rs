@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub(crate) messages: Vec<Message>,
     /// The poll thread paused the assignment because `messages` grew too long.
     pub(crate) held: bool,
+    /// The poll thread waits for the driver to take `messages` (see `Shared::wait_for_room`).
+    room_wanted: bool,
     /// Whether the cluster was ever reached: before, "all brokers down" is fatal.
     pub(crate) connected: bool,
     /// The newest positioning applied, so an older one finishing late does not undo it.
@@ -74,14 +76,20 @@ impl State {
         self.restart.push((partition, at));
     }
 
-    /// Whether a message at `offset` of `topic`/`partition` comes from before
-    /// the partition's last positioning; the first one at or after the
-    /// restart point ends the check for that partition.
-    pub(crate) fn is_stale(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
-        let Some(at) = self.restart.iter().position(|((t, p), _)| *p == partition && t == topic) else {
+    /// Whether `message` comes from before its partition's last positioning;
+    /// the first one at or after the restart point ends the check for that
+    /// partition.
+    pub(crate) fn is_stale(&mut self, options: &crate::options::KafkaOptions, message: &Message) -> bool {
+        if self.restart.is_empty() {
+            return false;
+        }
+        let (key, shard) = (message.stream_key().name(), i64::from(message.shard().0));
+        let Some(at) = self.restart.iter().position(|((topic, partition), _)| {
+            i64::from(*partition) == shard && options.key_of(topic) == Some(key)
+        }) else {
             return false;
         };
-        if offset < self.restart[at].1 {
+        if i64::try_from(message.seq().0).unwrap_or(i64::MAX) < self.restart[at].1 {
             return true;
         }
         self.restart.swap_remove(at);
@@ -223,38 +231,46 @@ impl Shared {
         self.polling.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn set_waker(&self, waker: &Waker) {
+    /// Everything recorded so far, taken at once so that an event (a seek's
+    /// outcome, say) is never seen after the messages that followed it: the
+    /// events, the messages (only given `into`, an empty vector that the
+    /// poll thread fills next: the core may be full), and whether the poll
+    /// thread held fetching (reported with taken messages). `waker` is woken
+    /// when more is recorded; set in the same critical section, so nothing
+    /// recorded after the taking goes unnoticed.
+    pub(crate) fn take_input(
+        &self,
+        waker: &Waker,
+        into: Option<&mut Vec<Message>>,
+    ) -> (VecDeque<Event>, bool) {
         let mut state = self.lock();
         if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             state.waker = Some(waker.clone());
         }
-    }
-
-    /// Everything recorded so far, taken at once so that an event (a seek's
-    /// outcome, say) is never seen after the messages that followed it: the
-    /// events, the messages (only if `messages`: the core may be full), and
-    /// whether the poll thread held fetching (reported with taken messages).
-    pub(crate) fn take_input(&self, messages: bool) -> (VecDeque<Event>, Vec<Message>, bool) {
-        let mut state = self.lock();
         let events = std::mem::take(&mut state.events);
-        if !messages {
-            return (events, Vec::new(), false);
-        }
-        let taken = std::mem::take(&mut state.messages);
+        let Some(into) = into else { return (events, false) };
+        debug_assert!(into.is_empty());
+        std::mem::swap(&mut state.messages, into);
         let held = std::mem::take(&mut state.held);
+        let room_wanted = state.room_wanted;
         drop(state);
-        self.room.notify_all();
-        (events, taken, held)
+        // Only when the poll thread waits: a notification is a system call.
+        if room_wanted && !into.is_empty() {
+            self.room.notify_all();
+        }
+        (events, held)
     }
 
     /// Blocks the poll thread while `limit` messages wait for the driver,
     /// until it takes them, a stop, or `at_most` passed; false if they still wait.
     pub(crate) fn wait_for_room(&self, limit: usize, at_most: std::time::Duration) -> bool {
-        let state = self.lock();
-        let (state, _) = self
+        let mut state = self.lock();
+        state.room_wanted = true;
+        let (mut state, _) = self
             .room
             .wait_timeout_while(state, at_most, |state| state.messages.len() >= limit && !self.stopped())
             .unwrap_or_else(PoisonError::into_inner);
+        state.room_wanted = false;
         state.messages.len() < limit
     }
 
@@ -415,7 +431,9 @@ impl WeirContext {
             let mut state = self.shared.lock();
             revoked.iter().filter_map(|p| state.unrecorded.remove(p).map(|at| (p.clone(), at))).collect()
         };
-        if starts.is_empty() {
+        // A commit to a cluster that does not answer would be retried for as
+        // long as it stays away, on this (the poll) thread: skip it then.
+        if starts.is_empty() || crate::jobs::unreachable(consumer).is_some() {
             return;
         }
         if let Ok(record) = crate::jobs::tpl_of(&starts) {

@@ -136,6 +136,15 @@ impl Streamer for KafkaStreamer {
             // Consuming a topic makes it, like producing does, as on the simulator.
             config.set("allow.auto.create.topics", "true");
         }
+        if !self.options.raw().contains_key("fetch.queue.backoff.ms") {
+            // librdkafka stops fetching for this long (default 1 s) once its
+            // queue passed queued.min.messages or queued.max.messages.kbytes;
+            // the poll thread empties that queue within milliseconds, so a
+            // second's wait only idles the consumer while its lag grows (a
+            // broker that ignores the fetch size limits then answers with a
+            // response too large to take, for ever: see benches/memory.rs).
+            config.set("fetch.queue.backoff.ms", "10");
+        }
         if let Some(reset) = self.options.auto_offset_reset {
             config.set("auto.offset.reset", reset.to_string());
         }

@@ -41,46 +41,54 @@ pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io
     Ok(())
 }
 
+/// The most messages the thread takes out of librdkafka before handing the
+/// first ones over; each further batch of a backlog doubles, up to the
+/// consumer's buffer size. Handing over costs a lock of the shared state and,
+/// when the driver waits, waking it, which on a small machine can cost tens
+/// of microseconds (the woken thread often runs on the waker's core first):
+/// per batch rather than per message, and few batches per backlog, while the
+/// first messages of a burst are not held back behind a whole buffer's worth.
+const FIRST_BATCH: usize = 64;
+
 fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
     let shared = rd.context().shared.clone();
     let mut keys = Keys::default();
+    let limit = limit.max(1);
+    let mut batch = Vec::with_capacity(limit);
+    let mut most = FIRST_BATCH.min(limit);
     while !shared.stopped() {
         // Drain what librdkafka has, without blocking in it, then wait for
         // its non-empty callback. A queue filled between the last poll and
         // the wait sets the flag the wait checks, so no wake-up is lost.
         loop {
             let turn = shared.poll_turn();
-            let wanted = shared.lock().pause_wanted.take();
-            if let Some(pause) = wanted {
-                pause_fetching(rd, pause);
-            }
-            let served = shared.served();
-            // Per-partition errors are retried by librdkafka; fatal ones arrive
-            // through the error callback. Rebalances run inside this call.
-            let Some(polled) = rd.poll(Duration::ZERO) else {
-                if shared.served() != served {
-                    // The poll served an event (a log line, a rebalance, a
-                    // commit's outcome), which rdkafka reports as "nothing".
-                    // More may be queued behind it, and librdkafka calls the
-                    // non-empty callback only when an empty queue fills: the
-                    // thread must not wait now.
-                    continue;
-                }
-                break;
-            };
-            let Ok(borrowed) = polled else { continue };
-            let Some(message) = convert(&mut keys, options, &borrowed) else { continue };
-            let (waker, full) = {
+            // Messages are taken out of librdkafka and recorded in one turn,
+            // so a positioning never falls between the two.
+            let drained = take_batch(rd, options, &mut keys, &mut batch, most);
+            most = if drained { FIRST_BATCH.min(limit) } else { (most * 2).min(limit) };
+            let (waker, wanted, full) = {
                 let mut state = shared.lock();
-                if state.is_stale(borrowed.topic(), borrowed.partition(), borrowed.offset()) {
-                    continue;
-                }
-                state.mark_reachable();
-                state.messages.push(message);
-                (state.take_waker(), state.messages.len() >= limit && !state.held)
+                let waker = if batch.is_empty() {
+                    None
+                } else {
+                    state.mark_reachable();
+                    for message in batch.drain(..) {
+                        if !state.is_stale(options, &message) {
+                            state.messages.push(message);
+                        }
+                    }
+                    state.take_waker()
+                };
+                let full = state.messages.len() >= limit && !state.held;
+                (waker, state.pause_wanted.take(), full)
             };
             if let Some(waker) = waker {
                 waker.wake();
+            }
+            // Between two polls, with every message taken out recorded: see
+            // `KafkaConsumer::resume_fetching`.
+            if let Some(pause) = wanted {
+                pause_fetching(rd, pause);
             }
             if full {
                 // Let a positioning in while waiting.
@@ -96,12 +104,97 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
                         state.held = true;
                     }
                 }
+            } else if drained {
+                break;
             }
         }
         let wait = crate::reach::watch(rd, KEEP_POLLING);
         shared.wait_for_queue(wait);
     }
     close(rd);
+}
+
+/// Payloads up to this size share buffers (as stdio's messages share a read
+/// chunk), copied together: one allocation per run of messages rather than
+/// per message. Allocated here and freed on the application's thread,
+/// per-message buffers made the two threads contend for the allocator's lock
+/// at every message. Larger payloads get a buffer each.
+const SHARED_PAYLOAD: usize = 1024;
+
+/// The size of one shared payload buffer: what a message kept alive holds
+/// at most besides its own payload.
+const CHUNK: usize = 64 * 1024;
+
+/// Takes up to `most` messages out of librdkafka into `batch`; true once
+/// librdkafka's queue is empty.
+fn take_batch(
+    rd: &Rd,
+    options: &KafkaOptions,
+    keys: &mut Keys,
+    batch: &mut Vec<Message>,
+    most: usize,
+) -> bool {
+    let shared = &rd.context().shared;
+    let mut polled = Vec::with_capacity(most);
+    let drained = loop {
+        if polled.len() >= most {
+            break false;
+        }
+        let served = shared.served();
+        // Per-partition errors are retried by librdkafka; fatal ones arrive
+        // through the error callback. Rebalances run inside this call.
+        let Some(next) = rd.poll(Duration::ZERO) else {
+            if shared.served() != served {
+                // The poll served an event (a log line, a rebalance, a
+                // commit's outcome), which rdkafka reports as "nothing".
+                // More may be queued behind it, and librdkafka calls the
+                // non-empty callback only when an empty queue fills: the
+                // thread must not wait now.
+                continue;
+            }
+            break true;
+        };
+        if let Ok(message) = next {
+            polled.push(message);
+        }
+    };
+    let mut rest = polled.as_slice();
+    while !rest.is_empty() {
+        // The run of small payloads that shares the next buffer.
+        let (mut run, mut size) = (0, 0);
+        for m in rest {
+            let len = m.payload_len();
+            if len > SHARED_PAYLOAD || size + len > CHUNK {
+                break;
+            }
+            (run, size) = (run + 1, size + len);
+        }
+        if run == 0 {
+            let m = &rest[0];
+            batch.extend(convert(
+                keys,
+                options,
+                m,
+                Payload::copy_from_slice(m.payload().unwrap_or_default()),
+            ));
+            rest = &rest[1..];
+            continue;
+        }
+        let (shared_by, after) = rest.split_at(run);
+        let mut chunk = Vec::with_capacity(size);
+        for m in shared_by {
+            chunk.extend_from_slice(m.payload().unwrap_or_default());
+        }
+        let chunk = Payload::from(chunk).into_bytes();
+        let mut at = 0;
+        for m in shared_by {
+            let len = m.payload().map_or(0, <[u8]>::len);
+            batch.extend(convert(keys, options, m, Payload::new(chunk.slice(at..at + len))));
+            at += len;
+        }
+        rest = after;
+    }
+    drained
 }
 
 /// How long closing a consumer may take before the thread lets go of it.
@@ -151,8 +244,14 @@ impl Keys {
     }
 }
 
-/// A weir message from a librdkafka one; `None` for topics outside the namespace.
-fn convert(keys: &mut Keys, options: &KafkaOptions, m: &BorrowedMessage<'_>) -> Option<Message> {
+/// A weir message from a librdkafka one and its payload; `None` for topics
+/// outside the namespace.
+fn convert(
+    keys: &mut Keys,
+    options: &KafkaOptions,
+    m: &BorrowedMessage<'_>,
+    payload: Payload,
+) -> Option<Message> {
     let key = keys.of(options, m.topic())?;
     let shard = ShardId(u32::try_from(m.partition()).ok()?);
     let seq = SeqNo(u64::try_from(m.offset()).ok()?);
@@ -161,6 +260,5 @@ fn convert(keys: &mut Keys, options: &KafkaOptions, m: &BorrowedMessage<'_>) -> 
         .to_millis()
         .and_then(|ms| Timestamp::from_unix_millis(ms).ok())
         .unwrap_or(Timestamp::UNIX_EPOCH);
-    let payload = Payload::copy_from_slice(m.payload().unwrap_or_default());
     Some(Message::new(MessageHeader::new(key, shard, seq, timestamp), payload))
 }
