@@ -13,6 +13,9 @@ use crate::step_limit;
 /// commit.
 const STEP: usize = 250;
 
+/// Lines the test lets a streaming process print per broker round trip.
+const PACE: usize = 20;
+
 /// Bytes a killed process may have handed on without the test having taken
 /// them as lines yet: its stdout buffer (64 KiB), the pipe (64 KiB) and the
 /// test's read buffer (8 KiB).
@@ -51,7 +54,8 @@ impl Moment {
     /// broker shows that commit, with the process held again. After the
     /// commit it printed at most a step and what is in transit.
     ///
-    /// `Streaming`: the process prints as fast as it can; this returns as soon
+    /// `Streaming`: the process prints as fast as the test reads it, [`PACE`]
+    /// lines per broker round trip (never held long); this returns as soon
     /// as the broker shows a commit newer than the one it held when `from`
     /// lines were printed, with the process still printing. No bound: how far
     /// it got between the commit and the kill is up to the machine.
@@ -101,17 +105,16 @@ fn hold_after_commit(printer: &Printer, view: &GroupView, from: usize, produced:
 }
 
 fn stream_to_a_commit(printer: &Printer, view: &GroupView, from: usize) {
-    printer.set_limit(usize::MAX);
+    printer.set_limit(from);
     printer.wait_for_lines(from, step_limit());
     let base = view.committed_total();
-    wait_for_commit(printer, view, base);
-}
-
-/// Polls the broker until the group's committed total differs from `base`.
-fn wait_for_commit(printer: &Printer, view: &GroupView, base: u64) {
     let deadline = Instant::now() + step_limit();
-    // Each round is one round trip to the broker; the deadline bounds them.
+    // The test reads PACE lines past what it has read per broker round trip:
+    // the process streams (it is never held for long), yet a consumer faster
+    // than one commit interval per message batch cannot finish the whole
+    // input before the commit the kill waits for.
     while view.committed_total() == base {
+        printer.set_limit(printer.count() + PACE);
         assert!(
             Instant::now() < deadline,
             "{}: no commit past {base} within {:?} ({} lines printed; auto.commit.interval.ms not applied?)",

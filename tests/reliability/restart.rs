@@ -2,8 +2,24 @@
 //! the consumer reconnects by itself, and what it printed before, during
 //! and after the restart covers every message, including ones produced only
 //! after the restart (so it must have fetched from the new broker process).
+//!
+//! Two outages: a brief one (the broker is started again at once), and one
+//! longer than `session.timeout.ms`, after which librdkafka gives its
+//! member id up and joins the group again as a new member. Both pass on
+//! noida-db 0.2.3: it forgets a group's members when it restarts (seen with
+//! a raw-protocol client: after a SIGTERM restart the group is `Dead`, no
+//! members, the old member's heartbeat gets UNKNOWN_MEMBER_ID and a new
+//! JoinGroup completes at once), so no dead member is waited for.
+//!
+//! Not as a static member (`group.instance.id`): then the consumer mostly
+//! stalls after the restart (13 of 19 runs, either outage; 0 of 37 as a
+//! dynamic member): the broker shows the group Stable with the member
+//! assigned both partitions, while the consumer's librdkafka sits in join
+//! state `wait-sync`, generation 1, with no request outstanding (read with
+//! gdb from a stalled process), and fetches nothing. That case is written
+//! below and ignored.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::broker::{Broker, Stop};
 use crate::checker::{check, Coverage, Order, Run};
@@ -12,19 +28,42 @@ use crate::load::Load;
 use crate::printer::Printer;
 use crate::{messages, report, step_limit, Summary};
 
-/// Run by `scripts/reliability` (which sets `WEIR_RELIABILITY_FULL`), not in
-/// the test command: the restarted noida-db sometimes remembers the consumer's
-/// membership from before the restart while librdkafka rejoins as a new member,
-/// and as it never expires a session, the group then waits for the old member
-/// forever (seen once in a loaded full test run; a real Kafka expires it after
-/// `session.timeout.ms`).
+/// How the consumer is a member of its group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    /// With a `group.instance.id`: it keeps its place across a rejoin.
+    Static,
+    /// As a new member after each rejoin: the broker must expire the old one.
+    Dynamic,
+}
+
+/// How long the broker stays down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    /// Started again at once: usually within the consumer's session.
+    Brief,
+    /// Down for longer than `session.timeout.ms` (6 s in the tests), so
+    /// librdkafka gives its session up and joins the group again.
+    PastTheSession,
+}
+
+/// `session.timeout.ms` of the test URLs, and some.
+const PAST_THE_SESSION: Duration = Duration::from_secs(8);
+
 #[test]
 fn broker_restart_mid_stream_loses_nothing() {
-    if std::env::var_os("WEIR_RELIABILITY_FULL").is_none() {
-        eprintln!("skipped: run by scripts/reliability (WEIR_RELIABILITY_FULL)");
-        return;
-    }
-    broker_restarted_mid_stream(Stop::Term);
+    broker_restarted_mid_stream(Stop::Term, Membership::Dynamic, Outage::Brief);
+}
+
+#[test]
+fn broker_down_past_the_session_loses_nothing() {
+    broker_restarted_mid_stream(Stop::Term, Membership::Dynamic, Outage::PastTheSession);
+}
+
+#[test]
+#[ignore = "a static member stalls in librdkafka's wait-sync after a noida-db 0.2.3 restart (see the module doc)"]
+fn broker_restart_with_a_static_member_loses_nothing() {
+    broker_restarted_mid_stream(Stop::Term, Membership::Static, Outage::Brief);
 }
 
 /// The same with the broker SIGKILLed. Kafka keeps what it acknowledged
@@ -34,10 +73,10 @@ fn broker_restart_mid_stream_loses_nothing() {
 #[test]
 #[ignore = "noida-db 0.2.3 loses what it acknowledged in the last second or so when SIGKILLed"]
 fn broker_crash_mid_stream_loses_nothing() {
-    broker_restarted_mid_stream(Stop::Kill);
+    broker_restarted_mid_stream(Stop::Kill, Membership::Static, Outage::Brief);
 }
 
-fn broker_restarted_mid_stream(how: Stop) {
+fn broker_restarted_mid_stream(how: Stop, membership: Membership, outage: Outage) {
     // Kafka tests run when a broker is asked for; this one starts its own.
     if crate::support::kafka_address().is_none() {
         return;
@@ -48,7 +87,10 @@ fn broker_restarted_mid_stream(how: Stop) {
     let mut broker = Broker::start();
     let load = Load::new(&broker.address(), "restart", "orders", shards);
     load.produce(0..half);
-    let url = load.consume_url();
+    let mut url = load.consume_url();
+    if membership == Membership::Static {
+        url.push_str("&group.instance.id=bouncer");
+    }
     let args = ["consume", &url, "--mode", "resumable", "--group", "bounce", "--format", "line"];
 
     // Held mid-stream: its stdout full, part of the first half printed.
@@ -59,6 +101,10 @@ fn broker_restarted_mid_stream(how: Stop) {
     // holds, tries to commit it, then finds no broker to fetch from.
     broker.stop(how);
     consumer.set_limit(usize::MAX);
+    if outage == Outage::PastTheSession {
+        // The outage itself is the scenario: nothing to wait for but time.
+        std::thread::sleep(PAST_THE_SESSION);
+    }
     broker.start_again();
     load.produce(half..produced);
 
@@ -75,9 +121,11 @@ fn broker_restarted_mid_stream(how: Stop) {
     // re-delivering what it printed since (at-least-once), skipping nothing.
     let totals = check(produced, &[&run], Order::RewindsAllowed);
     report(&Summary {
-        scenario: match how {
-            Stop::Term => "broker restart (SIGTERM)",
-            Stop::Kill => "broker restart (SIGKILL)",
+        scenario: match (how, membership, outage) {
+            (Stop::Kill, _, _) => "broker restart (SIGKILL)",
+            (Stop::Term, Membership::Dynamic, Outage::Brief) => "broker restart (SIGTERM)",
+            (Stop::Term, Membership::Dynamic, Outage::PastTheSession) => "broker down 8 s (SIGTERM)",
+            (Stop::Term, Membership::Static, _) => "broker restart, static member",
         },
         produced,
         consumed: totals.consumed,

@@ -135,14 +135,14 @@ fn broker_down_at_connect() {
 }
 
 /// (ii) The broker dies under a streaming consumer: `next` fails with a
-/// connect error within `unreachable.timeout.ms`. On tokio, so blocking jobs
-/// run on its pool: a job stuck on the dead broker would show as a thread
-/// left behind.
+/// connect error within `unreachable.timeout.ms`, and so does a commit
+/// started after the kill. On tokio, so blocking jobs run on its pool: a job
+/// stuck on the dead broker would show as a thread left behind.
 ///
-/// Not covered: a commit issued after the broker died. librdkafka's close
-/// waits for it; usually it fails it after `session.timeout.ms` ("waiting
-/// for coordinator") and the threads end, but in about one run of three
-/// the close still waited after 40 s, keeping the consumer's threads.
+/// The commit is what kept threads alive before: librdkafka sent it to the
+/// coordinator it still took for alive, retried it without end in the dead
+/// broker's queue, and its close (on drop) waited for it (see
+/// `jobs::unreachable` in the Kafka backend).
 fn broker_gone_while_streaming() {
     let mut broker = OwnBroker::start();
     let limit = Duration::from_secs(3);
@@ -161,48 +161,85 @@ fn broker_gone_while_streaming() {
         producer.flush().await.expect("stored");
         drop(producer);
         let realtime = options(ConsumerMode::RealTime, None);
+        let resumable = options(ConsumerMode::Resumable, Some("gone"));
         let mut consumers = [
             streamer.create_consumer(std::slice::from_ref(&orders), realtime).unwrap(),
-            streamer
-                .create_consumer(
-                    std::slice::from_ref(&orders),
-                    options(ConsumerMode::Resumable, Some("gone")),
-                )
-                .unwrap(),
+            streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap(),
         ];
+        let mut last = None;
         for consumer in &mut consumers {
             for _ in 0..5 {
-                next_in(consumer, Duration::from_secs(20))
+                let message = next_in(consumer, Duration::from_secs(20))
                     .await
                     .expect("a message before the kill, within 20 s")
                     .expect("a message before the kill");
+                last = Some(message);
             }
         }
+        let delivered = last.expect("five messages").header;
         broker.kill();
         let killed = Instant::now();
-        for (consumer, mode) in consumers.iter_mut().zip(["RealTime", "Resumable"]) {
-            // What was fetched before the kill may still come; then the error.
-            let got = loop {
-                match next_in(consumer, limit + SLACK).await {
-                    Some(Ok(_)) => continue,
-                    other => break other,
-                }
-            };
-            let elapsed = killed.elapsed();
-            let case = format!("broker gone, {mode}");
-            expect_failure(
-                &case,
-                got,
-                BackendErrorKind::Connect,
-                &[broker.address(), "unreachable.timeout.ms"],
-            );
-            assert!(elapsed <= limit + SLACK, "{case}: the error came {elapsed:?} after the kill");
-            // It stays failed: no message, no hang.
-            let again = next_in(consumer, Duration::from_secs(1)).await;
-            assert!(matches!(again, Some(Err(_))), "{case}: then {again:?}");
-        }
+        let address = broker.address();
+        let [realtime, resumable] = &mut consumers;
+        // The commit, started after the kill, runs while the RealTime
+        // consumer waits for its error; each is timed when it ends.
+        let commit = tokio::time::timeout(limit + SLACK, resumable.commit(&delivered));
+        let ((committed, commit_took), (got, realtime_took)) =
+            tokio::join!(timed(killed, commit), timed(killed, next_error(realtime, limit + SLACK)));
+        let case = "commit after the kill";
+        let err = match committed {
+            Err(_) => panic!("{case}: still waiting {commit_took:?} after the kill"),
+            Ok(Ok(())) => panic!("{case}: succeeded on a dead broker"),
+            Ok(Err(err)) => err,
+        };
+        let ConsumerError::Backend(backend) = &err else { panic!("{case}: not a backend error: {err}") };
+        assert_eq!(backend.kind, BackendErrorKind::Connect, "{case}: {err}");
+        assert!(err.to_string().contains(address), "{case}: the error should name {address}: {err}");
+        eprintln!("{case}: {err} ({:.1} s after the kill)", commit_took.as_secs_f64());
+        check_gone("RealTime", realtime, got, realtime_took, limit, address).await;
+        let got = next_error(resumable, limit + SLACK).await;
+        check_gone("Resumable", resumable, got, killed.elapsed(), limit, address).await;
     });
     runtime.shutdown_timeout(Duration::from_secs(10));
+}
+
+/// The output of `future`, and how long after `since` it came.
+async fn timed<F: std::future::Future>(since: Instant, future: F) -> (F::Output, Duration) {
+    let output = future.await;
+    (output, since.elapsed())
+}
+
+/// `next` until it fails, each call given up after `limit`: what was
+/// fetched before the kill may still come, then the error.
+async fn next_error<R: Runtime>(
+    consumer: &mut weir::Consumer<R>,
+    limit: Duration,
+) -> Option<Result<Message, ConsumerError>> {
+    loop {
+        match next_in(consumer, limit).await {
+            Some(Ok(_)) => continue,
+            other => break other,
+        }
+    }
+}
+
+/// The consumer of `mode` ended with `got`, `took` after the kill: a
+/// connect error naming the dead broker, within `limit` (and slack); and it
+/// stays failed.
+async fn check_gone<R: Runtime>(
+    mode: &str,
+    consumer: &mut weir::Consumer<R>,
+    got: Option<Result<Message, ConsumerError>>,
+    took: Duration,
+    limit: Duration,
+    address: &str,
+) {
+    let case = format!("broker gone, {mode}");
+    expect_failure(&case, got, BackendErrorKind::Connect, &[address, "unreachable.timeout.ms"]);
+    assert!(took <= limit + SLACK, "{case}: the error came {took:?} after the kill");
+    // It stays failed: no message, no hang.
+    let again = next_in(consumer, Duration::from_secs(1)).await;
+    assert!(matches!(again, Some(Err(_))), "{case}: then {again:?}");
 }
 
 /// `next`, given up (and dropped) after `limit`.

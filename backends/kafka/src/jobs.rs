@@ -295,6 +295,15 @@ fn seek(consumer: &Rd, tpl: TopicPartitionList, timeout: Duration) -> Result<(),
 
 /// Commits resume-from offsets and waits for the broker's answer.
 ///
+/// Not to a cluster that does not answer (see [`unreachable`]): librdkafka
+/// would send the commit to the group coordinator it still takes for alive,
+/// and a request queued for a broker that does not come back is retried
+/// without end (each try times out after `socket.timeout.ms` in the queue and
+/// is queued again, since it was never sent; librdkafka issue 3740). Its
+/// close waits for every commit, so the consumer's threads would outlive its
+/// drop for as long as the broker stays away. A commit already sent when the
+/// broker dies still is retried so: only librdkafka can end that.
+///
 /// Commit jobs run on a runtime's blocking pool, several at once when their
 /// futures were dropped without waiting, and a later one can reach the
 /// broker first. The broker keeps whichever arrives last, so an older commit
@@ -326,6 +335,8 @@ pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>)
         .collect();
     let result = if offsets.is_empty() {
         Ok(())
+    } else if let Some(refused) = unreachable(&consumer) {
+        Err(refused)
     } else {
         tpl_of(&offsets).and_then(|tpl| {
             consumer.commit(&tpl, CommitMode::Sync).map_err(|err| failed("committing offsets", &err))
@@ -336,4 +347,45 @@ pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>)
     }
     drop(sent);
     shared.push(Event::Committed(id, result.and(superseded)));
+}
+
+/// Why a commit cannot be sent now: the consumer gave up on its cluster, or
+/// no broker answers. The commit fails with a connect error instead; nothing
+/// was marked processed, so the next commit covers the same messages.
+///
+/// librdkafka's own view lags: its group stays "up" with a dead coordinator
+/// until a request to it fails, which a request queued for a broker that
+/// refuses connections never does. So with `unreachable.timeout.ms` set the
+/// cluster is asked first (a metadata round trip per commit, bounded by that
+/// limit), unless weir already knows every broker is down (`reach` then
+/// watches for their return). Without the limit the application chose to wait for the
+/// cluster forever, and the commit does, as librdkafka's does.
+pub(crate) fn unreachable(consumer: &BaseConsumer<WeirContext>) -> Option<BackendError> {
+    let context = consumer.context();
+    let servers = &context.servers;
+    let limit = context.unreachable?;
+    let known = {
+        let state = context.shared.lock();
+        if state.gave_up {
+            Some(format!("not committed: the consumer lost every broker of {servers}"))
+        } else {
+            state.down.as_ref().map(|(since, reason)| {
+                format!(
+                    "not committed: every broker of {servers} has been down for {:.1} s: {reason}",
+                    since.elapsed().as_secs_f64()
+                )
+            })
+        }
+    };
+    let message = match known {
+        Some(message) => message,
+        None => match consumer.fetch_metadata(context.probe_topic.as_deref(), limit) {
+            Ok(_) => return None,
+            Err(err) => format!(
+                "not committed: no broker of {servers} answered within unreachable.timeout.ms={}: {err}",
+                limit.as_millis()
+            ),
+        },
+    };
+    Some(BackendError::new(BACKEND, BackendErrorKind::Connect, message))
 }
