@@ -19,9 +19,15 @@ impl Wake for Unparker {
     }
 }
 
+thread_local! {
+    /// One waker per thread, made once: `next_blocking` runs per message, and
+    /// a backend that keeps the last waker sees the same one (`will_wake`).
+    static THREAD_WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
+}
+
 /// A waker that unparks the current thread.
 pub(crate) fn thread_waker() -> Waker {
-    Waker::from(Arc::new(Unparker(thread::current())))
+    THREAD_WAKER.with(Waker::clone)
 }
 
 /// Parks the current thread until woken or until `deadline`.
