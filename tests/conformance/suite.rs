@@ -8,23 +8,13 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use weir::{
-    ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message, OptionsError, ProducerError,
-    ProducerOptions, Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError,
+    ConsumerError, ConsumerMode, ConsumerOptions, Message, OptionsError, ProducerError, ProducerOptions,
+    Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError,
 };
 
 use crate::fixture::Fixture;
 
-fn key(name: &str) -> StreamKey {
-    StreamKey::new(name).expect("valid key")
-}
-
-fn options(mode: ConsumerMode, group: Option<&str>) -> ConsumerOptions {
-    let mut options = ConsumerOptions::new(mode);
-    if let Some(group) = group {
-        options.set_group(ConsumerGroup::new(group).expect("valid group"));
-    }
-    options
-}
+use crate::support::{consumer_options as options, key};
 
 async fn produce<R: Runtime>(
     streamer: &weir::Streamer<R>,

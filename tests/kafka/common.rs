@@ -4,9 +4,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
 
-use weir::{
-    ConsumerGroup, ConsumerMode, ConsumerOptions, Message, NoRuntime, ProducerOptions, StreamKey, Timestamp,
-};
+use weir::{Message, NoRuntime, ProducerOptions, StreamKey, Timestamp};
 
 pub type Consumer = weir::Consumer<NoRuntime>;
 pub type Streamer = weir::Streamer<NoRuntime>;
@@ -28,17 +26,7 @@ pub fn streamer(address: &str, namespace: &str) -> Streamer {
     weir::connect(&url(address, namespace)).expect("kafka url")
 }
 
-pub fn key(name: &str) -> StreamKey {
-    StreamKey::new(name).expect("valid key")
-}
-
-pub fn options(mode: ConsumerMode, group: Option<&str>) -> ConsumerOptions {
-    let mut options = ConsumerOptions::new(mode);
-    if let Some(group) = group {
-        options.set_group(ConsumerGroup::new(group).expect("valid group"));
-    }
-    options
-}
+pub use crate::support::{consumer_options as options, key};
 
 pub fn create_stream(streamer: &Streamer, key: &StreamKey, shards: u32) {
     match streamer.backend() {

@@ -1,6 +1,6 @@
 //! Names, URLs and options shared by this crate's tests.
 
-use weir::{ConsumerGroup, ConsumerMode, ConsumerOptions, Runtime, StreamKey};
+use weir::{Runtime, StreamKey};
 
 pub(crate) use crate::support::kafka_broker as broker;
 use crate::support::{kafka_namespace, KAFKA_TEST_SETTINGS};
@@ -24,17 +24,7 @@ pub fn streamer<R: Runtime>(url: &str) -> weir::Streamer<R> {
     weir::connect(url).expect("kafka url")
 }
 
-pub fn key(name: &str) -> StreamKey {
-    StreamKey::new(name).expect("valid key")
-}
-
-pub fn options(mode: ConsumerMode, group: Option<&str>) -> ConsumerOptions {
-    let mut options = ConsumerOptions::new(mode);
-    if let Some(group) = group {
-        options.set_group(ConsumerGroup::new(group).expect("valid group"));
-    }
-    options
-}
+pub use crate::support::{consumer_options as options, key};
 
 /// Makes `key` with `shards` partitions.
 pub fn create_stream<R: Runtime>(streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {

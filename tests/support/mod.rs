@@ -7,6 +7,20 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A stream key the test knows is valid.
+pub fn key(name: &str) -> weir::StreamKey {
+    weir::StreamKey::new(name).expect("valid key")
+}
+
+/// Consumer options for `mode`, in `group` if given.
+pub fn consumer_options(mode: weir::ConsumerMode, group: Option<&str>) -> weir::ConsumerOptions {
+    let mut options = weir::ConsumerOptions::new(mode);
+    if let Some(group) = group {
+        options.set_group(weir::ConsumerGroup::new(group).expect("valid group"));
+    }
+    options
+}
+
 /// How long [`run_weir`] lets a process run: longer than any test step's own
 /// bound, so it only stops a bare `cargo test` from waiting forever.
 pub const WEIR_TIME_LIMIT: Duration = Duration::from_secs(300);
