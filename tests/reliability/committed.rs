@@ -1,8 +1,15 @@
-//! What the broker holds for a consumer group, asked directly with rdkafka
-//! (not through weir, whose behaviour is under test): committed offsets, and
-//! which member is assigned a partition.
+//! What the broker holds for a consumer group, asked directly (not through
+//! weir, whose behaviour is under test): committed offsets (with rdkafka),
+//! and the group's state and members (one DescribeGroups request of our own).
+//!
+//! The members come from the protocol because rdkafka only describes groups
+//! the broker lists, and tansu 0.6 lists a group only once it holds a
+//! commit; it also leaves members' client ids and assignments empty, so a
+//! member is named by its member id (`CLIENT_ID-UUID`, as Kafka makes them).
 
 use std::collections::BTreeMap;
+use std::io::{self, Read as _, Write as _};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -11,9 +18,18 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 /// A client of `group` that never joins it: it only asks about it.
 pub struct GroupView {
     client: BaseConsumer,
+    address: String,
     group: String,
     topic: String,
     shards: u32,
+}
+
+/// A group as DescribeGroups shows it.
+pub struct Described {
+    pub state: String,
+    /// Each member's name: its client id, else its member id without the
+    /// broker's `-UUID` suffix.
+    pub members: Vec<String>,
 }
 
 impl GroupView {
@@ -24,7 +40,7 @@ impl GroupView {
             .set("enable.auto.commit", "false")
             .create()
             .expect("an rdkafka client");
-        Self { client, group: group.to_owned(), topic: topic.to_owned(), shards }
+        Self { client, address: address.to_owned(), group: group.to_owned(), topic: topic.to_owned(), shards }
     }
 
     /// The committed resume-from offset per partition (partitions without a
@@ -53,76 +69,139 @@ impl GroupView {
         self.committed().values().sum()
     }
 
-    /// The group as the broker describes it: state, and each member's client
-    /// id and whether it holds partitions.
+    /// The group as the broker describes it, for failure messages.
     pub fn describe(&self) -> String {
-        let list = match self.client.fetch_group_list(Some(&self.group), Duration::from_secs(5)) {
-            Ok(list) => list,
-            Err(err) => return format!("group {}: not described ({err})", self.group),
-        };
-        let Some(group) = list.groups().iter().find(|g| g.name() == self.group) else {
-            return format!("group {}: unknown to the broker", self.group);
-        };
-        let members: Vec<String> = group
-            .members()
-            .iter()
-            .map(|m| {
-                let holds = m.assignment().is_some_and(assigns_partitions);
-                format!("{} ({})", m.client_id(), if holds { "assigned" } else { "idle" })
-            })
-            .collect();
-        format!("group {}: {}, members {members:?}", self.group, group.state())
+        match describe_group(&self.address, &self.group) {
+            Ok(group) => format!("group {}: {}, members {:?}", self.group, group.state, group.members),
+            Err(err) => format!("group {}: not described ({err})", self.group),
+        }
     }
 
     /// Waits (polling the broker, within `limit`) until the group is stable
-    /// with `members` members, exactly one of them assigned partitions, and
-    /// returns that member's client id.
-    pub fn wait_stable(&self, members: usize, limit: Duration) -> String {
+    /// with exactly the members `names`.
+    pub fn wait_stable(&self, names: &[&str], limit: Duration) {
         let deadline = Instant::now() + limit;
         let mut last = String::new();
+        let mut wanted: Vec<&str> = names.to_vec();
+        wanted.sort_unstable();
         while Instant::now() < deadline {
-            let list = self.client.fetch_group_list(Some(&self.group), Duration::from_secs(5));
-            if let Ok(list) = list {
-                if let Some(group) = list.groups().iter().find(|g| g.name() == self.group) {
-                    let assigned: Vec<&str> = group
-                        .members()
-                        .iter()
-                        .filter(|m| m.assignment().is_some_and(assigns_partitions))
-                        .map(|m| m.client_id())
-                        .collect();
-                    last = format!(
-                        "state {}, {} members, assigned {assigned:?}",
-                        group.state(),
-                        group.members().len()
-                    );
-                    if group.state() == "Stable" && group.members().len() == members && assigned.len() == 1 {
-                        return assigned[0].to_owned();
+            match describe_group(&self.address, &self.group) {
+                Ok(group) => {
+                    let mut members: Vec<&str> = group.members.iter().map(String::as_str).collect();
+                    members.sort_unstable();
+                    if group.state == "Stable" && members == wanted {
+                        return;
                     }
+                    last = format!("state {}, members {members:?}", group.state);
                 }
+                Err(err) => last = err.to_string(),
             }
             // Polling the broker's view; the bound is the deadline above.
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("group {} did not settle with {members} members within {limit:?}: {last}", self.group);
+        panic!("group {} did not settle with members {names:?} within {limit:?}: {last}", self.group);
     }
 }
 
-/// Whether a member's assignment (the consumer protocol's bytes: version,
-/// then an array of topics with their partitions) names at least one partition.
-fn assigns_partitions(bytes: &[u8]) -> bool {
-    // version: i16, topics: i32 count, each: string (i16 length + bytes), partitions: i32 count, …
-    let read_i32 = |at: usize| bytes.get(at..at + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    let read_i16 = |at: usize| bytes.get(at..at + 2).map(|b| i16::from_be_bytes([b[0], b[1]]));
-    let Some(topics) = read_i32(2) else { return false };
-    let mut at = 6;
-    for _ in 0..topics.max(0) {
-        let Some(len) = read_i16(at) else { return false };
-        at += 2 + usize::try_from(len.max(0)).unwrap_or(0);
-        let Some(partitions) = read_i32(at) else { return false };
-        if partitions > 0 {
-            return true;
-        }
-        at += 4;
+/// One DescribeGroups (v0) round trip to the broker at `address`, which must
+/// be the group's coordinator (the test brokers are single-node clusters).
+fn describe_group(address: &str, group: &str) -> io::Result<Described> {
+    const DESCRIBE_GROUPS: i16 = 15;
+    let mut request = Vec::new();
+    request.extend_from_slice(&DESCRIBE_GROUPS.to_be_bytes());
+    request.extend_from_slice(&0i16.to_be_bytes()); // version
+    request.extend_from_slice(&1i32.to_be_bytes()); // correlation id
+    put_string(&mut request, "weir-reliability");
+    request.extend_from_slice(&1i32.to_be_bytes()); // one group
+    put_string(&mut request, group);
+
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let size = u32::try_from(request.len()).map_err(|_| invalid("request too long"))?;
+    stream.write_all(&size.to_be_bytes())?;
+    stream.write_all(&request)?;
+    let mut size = [0; 4];
+    stream.read_exact(&mut size)?;
+    let mut response = vec![0; usize::try_from(u32::from_be_bytes(size)).map_err(|_| invalid("size"))?];
+    stream.read_exact(&mut response)?;
+
+    let mut reader = Reader(&response);
+    let _correlation = reader.i32()?;
+    if reader.i32()? != 1 {
+        return Err(invalid("not one group in the answer"));
     }
-    false
+    let error = reader.i16()?;
+    if error != 0 {
+        return Err(invalid(&format!("error code {error}")));
+    }
+    let _group = reader.string()?;
+    let state = reader.string()?;
+    let _protocol_type = reader.string()?;
+    let _protocol = reader.string()?;
+    let count = reader.i32()?;
+    let mut members = Vec::new();
+    for _ in 0..count.max(0) {
+        let member_id = reader.string()?;
+        let client_id = reader.string()?;
+        let _host = reader.string()?;
+        let _metadata = reader.bytes()?;
+        let _assignment = reader.bytes()?;
+        members.push(if client_id.is_empty() { without_uuid(&member_id) } else { client_id });
+    }
+    Ok(Described { state, members })
+}
+
+/// `member-a-0b5c…` (a client id, a dash, a 36-character UUID) → `member-a`.
+fn without_uuid(member_id: &str) -> String {
+    const SUFFIX: usize = 1 + 36;
+    match member_id.len().checked_sub(SUFFIX) {
+        Some(end) if member_id.is_char_boundary(end) && member_id[end..].starts_with('-') => {
+            member_id[..end].to_owned()
+        }
+        _ => member_id.to_owned(),
+    }
+}
+
+fn put_string(out: &mut Vec<u8>, text: &str) {
+    let len = i16::try_from(text.len()).expect("a short string");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("DescribeGroups: {what}"))
+}
+
+/// Big-endian fields of a Kafka response, front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.0.len() < n {
+            return Err(invalid("response cut short"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn i16(&mut self) -> io::Result<i16> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn i32(&mut self) -> io::Result<i32> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn string(&mut self) -> io::Result<String> {
+        let len = usize::try_from(self.i16()?.max(0)).unwrap_or(0);
+        Ok(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+
+    fn bytes(&mut self) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.i32()?.max(0)).unwrap_or(0);
+        Ok(self.take(len)?.to_vec())
+    }
 }

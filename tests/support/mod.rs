@@ -113,15 +113,25 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
 /// `scripts/kafka-broker run -- …`). Unset, the tests fail under CI and are
 /// skipped (with a note) elsewhere.
 pub fn kafka_address() -> Option<String> {
-    match std::env::var("WEIR_KAFKA") {
+    broker_address("WEIR_KAFKA", "scripts/kafka-broker run")
+}
+
+/// The broker address for tests that need a broker which expires a dead
+/// member's session (`session.timeout.ms`), as Kafka does and noida-db 0.2.3
+/// does not: `WEIR_KAFKA_SESSIONS` (set by `scripts/kafka-broker run --tansu -- …`).
+/// Unset, like [`kafka_address`].
+pub fn session_broker_address() -> Option<String> {
+    broker_address("WEIR_KAFKA_SESSIONS", "scripts/kafka-broker run --tansu")
+}
+
+fn broker_address(variable: &str, script: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(address) if !address.is_empty() => Some(address),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("WEIR_KAFKA is unset under CI: run the tests through scripts/kafka-broker run -- …")
+            panic!("{variable} is unset under CI: run the tests through {script} -- …")
         }
         _ => {
-            eprintln!(
-                "skipped: WEIR_KAFKA is unset (start a broker with scripts/kafka-broker run -- cargo test)"
-            );
+            eprintln!("skipped: {variable} is unset (start a broker with {script} -- cargo test)");
             None
         }
     }
