@@ -13,17 +13,23 @@
 //!   `BaseConsumer` loop with the same settings, in a process of its own
 //!   too, is the reference: what librdkafka holds under the same load.
 //!
-//! The test broker answers a fetch with everything from the fetch offset to
-//! the end of the partition, whatever the fetch size limits say, so what
-//! librdkafka holds at a time is as large as the consumer's lag when it
-//! fetched: the peak RSS of both consumers follows the largest lag of the run
-//! (on a busy machine, the longest the consuming threads went without a core),
-//! which a longer run is likelier to meet, rather than the number of messages.
+//! Two brokers, because what librdkafka holds depends on the broker:
+//!
+//! - noida-db (`WEIR_KAFKA`), librdkafka's default settings: it answers a
+//!   fetch with everything from the fetch offset to the end of the
+//!   partition, whatever the fetch size limits say, so what librdkafka holds
+//!   at a time is as large as the consumer's lag when it fetched: the peak
+//!   RSS of both consumers follows the largest lag of the run (on a busy
+//!   machine, the longest the consuming threads went without a core), which
+//!   a longer run is likelier to meet, rather than the number of messages.
+//! - tansu (`WEIR_KAFKA_SESSIONS`, when set) with the fetch limits of
+//!   [`BOUNDED`]: it honours them, so librdkafka's prefetch has a bound, and
+//!   the peak at 1M shows whether anything else grows.
 //!
 //! Not a criterion bench: one pass is the measurement. Prints one line per
 //! reading, `memory: <path>: peak RSS <MiB> MiB[, Rust heap peak <MiB> MiB] at
 //! <n> messages`, and one with the time the 1M took.
-//! `WEIR_MEMORY_SETTINGS=a=b&c=d` adds librdkafka settings to both consumers.
+//! `WEIR_MEMORY_SETTINGS=a=b&c=d` adds librdkafka settings to the consumers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 // A counting global allocator needs `unsafe`; it only forwards to `System`.
@@ -47,6 +53,14 @@ const FIRST: u64 = 100_000;
 const PAYLOAD: usize = 256;
 /// Set in the process that makes one Kafka measurement: which one.
 const ROLE: &str = "WEIR_MEMORY_ROLE";
+/// Set with [`ROLE`]: the broker's address, its name, and extra settings.
+const ADDRESS: &str = "WEIR_MEMORY_ADDRESS";
+const BROKER: &str = "WEIR_MEMORY_BROKER";
+const EXTRA: &str = "WEIR_MEMORY_EXTRA";
+/// librdkafka settings that bound its prefetch: at most 1 MiB queued per
+/// partition, fetches of at most 1 MiB (256 KiB per partition).
+const BOUNDED: &str =
+    "queued.max.messages.kbytes=1024&fetch.max.bytes=1048576&max.partition.fetch.bytes=262144";
 
 /// Counts the bytes the Rust heap holds, and the most it held.
 struct Counting;
@@ -143,12 +157,19 @@ fn stdio() {
 
 /// The librdkafka settings of both Kafka consumers, `a=b&c=d`.
 fn settings() -> String {
-    let extra = std::env::var("WEIR_MEMORY_SETTINGS")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("&{s}"))
-        .unwrap_or_default();
-    format!("fetch.wait.max.ms=50{extra}")
+    let mut settings = String::from("fetch.wait.max.ms=50");
+    for variable in [EXTRA, "WEIR_MEMORY_SETTINGS"] {
+        if let Some(extra) = std::env::var(variable).ok().filter(|s| !s.is_empty()) {
+            settings.push('&');
+            settings.push_str(&extra);
+        }
+    }
+    settings
+}
+
+/// What a reading is of: `Kafka (BROKER) CONSUMER`.
+fn label(consumer: &str) -> String {
+    format!("Kafka ({}) {consumer}", std::env::var(BROKER).unwrap_or_default())
 }
 
 /// A fresh one-partition topic `bench` in a namespace of its own.
@@ -230,7 +251,9 @@ fn kafka_weir(address: &str) {
     let mut consumer =
         streamer.create_consumer(&[key], ConsumerOptions::new(ConsumerMode::RealTime)).unwrap();
     weir::block_on(consumer.rewind(SeqPos::End)).unwrap();
-    consume_while_producing(&url, "Kafka weir `next_blocking`", || consumer.next_blocking().unwrap().payload);
+    consume_while_producing(&url, &label("weir `next_blocking`"), || {
+        consumer.next_blocking().unwrap().payload
+    });
 }
 
 /// The same with a raw rdkafka loop: assigned at the partition's end, polled,
@@ -256,7 +279,7 @@ fn kafka_raw(address: &str) {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topic, 0, Offset::Offset(end)).unwrap();
     consumer.assign(&tpl).unwrap();
-    consume_while_producing(&url, "Kafka raw `BaseConsumer::poll`", || loop {
+    consume_while_producing(&url, &label("raw `BaseConsumer::poll`"), || loop {
         match consumer.poll(Duration::from_secs(1)) {
             Some(Ok(message)) => break Payload::copy_from_slice(message.payload().unwrap_or_default()),
             Some(Err(err)) => panic!("raw consumer: {err}"),
@@ -265,18 +288,22 @@ fn kafka_raw(address: &str) {
     });
 }
 
-/// Runs this bench again to make one Kafka measurement in a process of its own.
-fn measure_apart(role: &str) {
+/// Runs this bench again to make one Kafka measurement in a process of its
+/// own: `role` on the broker at `address` (named `broker`), with `extra` settings.
+fn measure_apart(role: &str, address: &str, broker: &str, extra: &str) {
     let status = Command::new(std::env::current_exe().expect("this bench's path"))
         .env(ROLE, role)
+        .env(ADDRESS, address)
+        .env(BROKER, broker)
+        .env(EXTRA, extra)
         .status()
         .expect("the bench runs again");
-    assert!(status.success(), "the {role} Kafka measurement failed");
+    assert!(status.success(), "the {role} Kafka measurement on {broker} failed");
 }
 
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
-        let address = std::env::var("WEIR_KAFKA").expect("WEIR_KAFKA is set");
+        let address = std::env::var(ADDRESS).expect("the broker's address is set");
         return match role.as_str() {
             "weir" => kafka_weir(&address),
             _ => kafka_raw(&address),
@@ -287,11 +314,17 @@ fn main() {
         return;
     }
     stdio();
-    match std::env::var("WEIR_KAFKA") {
-        Ok(_) => {
-            measure_apart("weir");
-            measure_apart("raw");
+    let brokers =
+        [("WEIR_KAFKA", "noida-db", ""), ("WEIR_KAFKA_SESSIONS", "tansu, fetches of at most 1 MiB", BOUNDED)];
+    for (variable, broker, extra) in brokers {
+        match std::env::var(variable) {
+            Ok(address) => {
+                measure_apart("weir", &address, broker, extra);
+                measure_apart("raw", &address, broker, extra);
+            }
+            Err(_) => eprintln!(
+                "memory: Kafka on {broker} skipped: {variable} is unset (run it through scripts/bench)"
+            ),
         }
-        Err(_) => eprintln!("memory: Kafka skipped: WEIR_KAFKA is unset (run it through scripts/bench)"),
     }
 }
