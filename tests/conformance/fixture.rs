@@ -149,8 +149,14 @@ impl Kafka {
 
 #[cfg(feature = "kafka")]
 impl Fixture for Kafka {
+    /// A streamer whose `orders` stream has one shard, as on the other
+    /// backends: a topic the broker makes on first use gets its default
+    /// partition count (one on noida-db, more on tansu), and the suite
+    /// checks one order across a stream.
     fn streamer<R: Runtime>(&self) -> weir::Streamer<R> {
-        weir::connect(&self.url).expect("kafka url")
+        let streamer = weir::connect(&self.url).expect("kafka url");
+        self.create_stream(&streamer, &crate::support::key("orders"), 1);
+        streamer
     }
 
     fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {

@@ -188,7 +188,7 @@ pub async fn assign_is_additive_and_deferred<R: Runtime, F: Fixture>(fx: &F) {
         return;
     }
     let streamer = fx.streamer::<R>();
-    let orders = key("orders");
+    let orders = key("orders.split");
     fx.create_stream(&streamer, &orders, 2);
     produce(&streamer, &orders, numbered(0..6)).await; // round-robin: even → shard 0, odd → shard 1
     let mut consumer = streamer
@@ -311,7 +311,7 @@ pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
         return;
     }
     let streamer = fx.streamer::<R>();
-    let orders = key("orders");
+    let orders = key("orders.split");
     fx.create_stream(&streamer, &orders, 2);
     let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
     let mut a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;

@@ -44,14 +44,21 @@ fn split_check(consumers: &mut [Consumer], want: &[usize], streamer: &Streamer, 
 /// Drives `consumer` until the broker acknowledged an automatic commit that
 /// resumes at `at`; the driver's timer wakes this wait, nothing sleeps.
 fn wait_for_auto_commit(consumer: &mut Consumer, at: SeqNo) {
+    // Each failed or partial commit is a timer wake-up too, so a commit that
+    // never comes fails here instead of hanging.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     weir::block_on(std::future::poll_fn(|cx| {
         let mut next = consumer.next();
         if let std::task::Poll::Ready(got) = std::pin::Pin::new(&mut next).poll(cx) {
             panic!("nothing more was produced, got {got:?}");
         }
         drop(next);
-        match consumer.core().committed().next() {
-            Some((_, seq)) if seq == at => std::task::Poll::Ready(()),
+        let committed: Vec<_> = consumer.core().committed().collect();
+        match committed[..] {
+            [(_, seq)] if seq == at => std::task::Poll::Ready(()),
+            _ if std::time::Instant::now() > deadline => {
+                panic!("no automatic commit at {at:?} within 30 s: committed {committed:?}")
+            }
             _ => std::task::Poll::Pending,
         }
     }));
@@ -152,6 +159,7 @@ fn resumable_auto_commit_is_the_cores() {
     let address = broker!();
     let streamer = streamer(&address, &namespace("autocommit"));
     let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
     let mut resumable = options(ConsumerMode::Resumable, Some("auto"));
     resumable.set_auto_commit(Some(std::time::Duration::from_millis(100)));
     let mut first = streamer.create_consumer(std::slice::from_ref(&orders), resumable.clone()).unwrap();
@@ -171,6 +179,7 @@ fn manual_store_commits_only_stored_messages() {
     let address = broker!();
     let streamer = streamer(&address, &namespace("store"));
     let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
     let mut manual = options(ConsumerMode::Resumable, Some("stored"));
     manual.set_auto_store(false).set_auto_commit(Some(std::time::Duration::from_millis(100)));
     let mut first = streamer.create_consumer(std::slice::from_ref(&orders), manual.clone()).unwrap();
