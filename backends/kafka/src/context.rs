@@ -62,8 +62,9 @@ pub(crate) struct State {
     pub(crate) down: Option<(std::time::Instant, String)>,
     /// The consumer failed for good (an unreachable cluster): nothing more to report.
     pub(crate) gave_up: bool,
-    /// librdkafka's last reason a connection failed (a TLS handshake, an
-    /// authentication), told with "all brokers down", which says only how many.
+    /// librdkafka's last reason a connection failed (refused, a TLS
+    /// handshake, an authentication), told with "all brokers down", which
+    /// says only how many.
     pub(crate) why: Option<String>,
     /// Whether the driver wants fetching paused, until the poll thread applies it.
     pub(crate) pause_wanted: Option<bool>,
@@ -327,7 +328,11 @@ impl ClientContext for WeirContext {
                 BackendErrorKind::Broker,
                 format!("fatal error: {error}: {reason}"),
             ),
-            RDKafkaErrorCode::SSL | RDKafkaErrorCode::Authentication => {
+            // A failed TLS handshake comes as either of the first two (seen:
+            // "certificate verify failed" as a transport failure, 2 runs in 8).
+            RDKafkaErrorCode::SSL
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::Authentication => {
                 self.shared.lock().why = Some(reason.to_owned());
                 return;
             }
