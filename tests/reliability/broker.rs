@@ -1,15 +1,19 @@
 //! A broker of the test's own (not the shared `WEIR_KAFKA` one), so the test
-//! can stop and start it: the binary `scripts/kafka-broker install`
-//! provides, on a free loopback port, with a data directory under `build/`
-//! that survives restarts. It signals only the process it started, and kills
-//! it on drop.
+//! can stop and start it, on a free loopback port, with storage that
+//! survives restarts. It signals only the processes it started, and kills
+//! them on drop. Two kinds:
 //!
-//! Durability of this broker (noida-db 0.2.3): it keeps data in memory and
-//! saves it to the data directory a second or two after a write, and when it
-//! stops on SIGTERM. A SIGKILL loses what it acknowledged since its last save
-//! (seen: 1 000 messages produced and flushed, SIGKILL within a second,
-//! restart: none left; 2 s later: all kept), so a restart that must keep
-//! acknowledged data stops it with SIGTERM.
+//! - noida-db ([`Kind::NoidaDb`]), with a data directory under `build/`. It
+//!   keeps data in memory and saves it to the directory a second or two
+//!   after a write, and when it stops on SIGTERM. A SIGKILL loses what it
+//!   acknowledged since its last save (seen: 1 000 messages produced and
+//!   flushed, SIGKILL within a second, restart: none left; 2 s later: all
+//!   kept), so a restart that must keep acknowledged data stops it with
+//!   SIGTERM. It never expires a dead member's session (see `kills`).
+//! - tansu ([`Kind::Tansu`]), storing in an S3 bucket of a moto server
+//!   (PyPI's S3 stand-in) this test starts and keeps running across the
+//!   broker's restarts; tansu writes a batch there before it acknowledges
+//!   it. It expires dead members' sessions.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,13 @@ const STOP_LIMIT: Duration = Duration::from_secs(30);
 /// Installing may download the broker from PyPI the first time.
 const INSTALL_LIMIT: Duration = Duration::from_secs(300);
 
+/// Which broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    NoidaDb,
+    Tansu,
+}
+
 /// How a broker is stopped.
 #[derive(Clone, Copy, Debug)]
 pub enum Stop {
@@ -34,18 +45,21 @@ pub enum Stop {
     Kill,
 }
 
-/// A broker process this test started, with its port and data directory.
+/// A broker process this test started, with its port and storage.
 pub struct Broker {
+    kind: Kind,
     binary: PathBuf,
     port: u16,
     data: PathBuf,
     log: PathBuf,
     process: Option<Child>,
+    /// tansu's S3 server (moto) and its port.
+    store: Option<(Child, u16)>,
 }
 
 impl Broker {
-    /// Installs (if needed) and starts a broker on a free port with a fresh data directory.
-    pub fn start() -> Self {
+    /// Installs (if needed) and starts a broker of `kind` on a free port with fresh storage.
+    pub fn start(kind: Kind) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let data = root.join("build").join(format!(
@@ -55,7 +69,11 @@ impl Broker {
         ));
         std::fs::create_dir_all(&data).expect("making the broker's data directory");
         let log = data.with_extension("log");
-        let mut broker = Self { binary: install(root), port: free_port(), data, log, process: None };
+        let (binary, store) = match kind {
+            Kind::NoidaDb => (install(root, "--noida-db"), None),
+            Kind::Tansu => (install(root, "--tansu"), Some(start_store(root, &log))),
+        };
+        let mut broker = Self { kind, binary, port: free_port(), data, log, process: None, store };
         broker.start_again();
         broker
     }
@@ -71,33 +89,36 @@ impl Broker {
         assert!(self.process.is_none(), "the broker is running already");
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("the broker's log");
-        let child = Command::new(&self.binary)
-            .args(["start", "--only", "kafka", "--host", "127.0.0.1", "--kafka-port"])
-            .arg(self.port.to_string())
-            .arg("--data-dir")
-            .arg(&self.data)
+        let mut command = Command::new(&self.binary);
+        match (self.kind, &self.store) {
+            (Kind::Tansu, Some((_, store))) => {
+                let listener = format!("tcp://127.0.0.1:{}", self.port);
+                command
+                    .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
+                    .args(["--storage-engine", "s3://tansu/"])
+                    .env("AWS_ENDPOINT", format!("http://127.0.0.1:{store}"))
+                    .env("AWS_ALLOW_HTTP", "true")
+                    .env("AWS_ACCESS_KEY_ID", "weir")
+                    .env("AWS_SECRET_ACCESS_KEY", "weir")
+                    .env("AWS_DEFAULT_REGION", "us-east-1");
+            }
+            _ => {
+                command
+                    .args(["start", "--only", "kafka", "--host", "127.0.0.1", "--kafka-port"])
+                    .arg(self.port.to_string())
+                    .arg("--data-dir")
+                    .arg(&self.data);
+            }
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("the broker's log"))
             .stderr(log)
             .spawn()
             .expect("starting the broker");
         let process = self.process.insert(child);
-        let deadline = Instant::now() + START_LIMIT;
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        loop {
-            if let Some(status) = process.try_wait().expect("the broker's status") {
-                panic!("the broker exited at startup ({status}); its log:\n{}", self.log_text());
-            }
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the broker did not open port {} within {START_LIMIT:?}",
-                self.port
-            );
-            // Polling the port; the deadline above bounds it.
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(why) = wait_for_port(process, self.port) {
+            panic!("the broker {why}; its log:\n{}", self.log_text());
         }
     }
 
@@ -128,7 +149,8 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
+        let store = self.store.take().map(|(process, _)| process);
+        for mut process in self.process.take().into_iter().chain(store) {
             let _ = process.kill();
             let _ = process.wait();
         }
@@ -145,10 +167,63 @@ impl Drop for Broker {
     }
 }
 
-/// The broker binary, installed by `scripts/kafka-broker install` (which prints its path).
-fn install(root: &Path) -> PathBuf {
-    let mut child = Command::new(root.join("scripts/kafka-broker"))
-        .arg("install")
+/// Waits until `process` listens on `port`; why not, if it exits first or
+/// takes longer than [`START_LIMIT`].
+fn wait_for_port(process: &mut Child, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + START_LIMIT;
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    loop {
+        if let Some(status) = process.try_wait().expect("the process's status") {
+            return Err(format!("exited at startup ({status})"));
+        }
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("did not open port {port} within {START_LIMIT:?}"));
+        }
+        // Polling the port; the deadline above bounds it.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts moto's S3 server on a free port (its output appended to `log`)
+/// and makes the bucket `tansu` in it.
+fn start_store(root: &Path, log: &Path) -> (Child, u16) {
+    let port = free_port();
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the broker's log");
+    let mut process = Command::new(install(root, "--s3"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("the broker's log"))
+        .stderr(out)
+        .spawn()
+        .expect("starting the S3 server");
+    if let Err(why) = wait_for_port(&mut process, port) {
+        let _ = process.kill();
+        panic!("the S3 server {why}");
+    }
+    // moto takes an unsigned request: PUT /BUCKET makes it.
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connecting to the S3 server");
+    let request = format!(
+        "PUT /tansu HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, request.as_bytes()).expect("asking for the bucket");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("the S3 server's answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "making the bucket: {answer}");
+    (process, port)
+}
+
+/// What `scripts/kafka-broker install FLAG` installs (`--noida-db`: the
+/// default broker), by the path it prints.
+fn install(root: &Path, flag: &str) -> PathBuf {
+    let mut command = Command::new(root.join("scripts/kafka-broker"));
+    command.arg("install");
+    if flag != "--noida-db" {
+        command.arg(flag);
+    }
+    let mut child = command
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,10 +1,10 @@
 //! No message lost when things die, on a real Kafka-protocol broker: a
 //! Resumable `weir consume` SIGKILLed mid-stream and restarted, the active
 //! member of a LoadBalanced pair SIGKILLed while a standby waits, and the
-//! broker itself restarted under a running consumer. Each scenario produces
-//! numbered messages and checks that every one was printed at least once,
-//! that each process printed each shard in order without a skip, and that
-//! re-deliveries stay within what the last commit leaves open.
+//! broker itself restarted (or crashed) under a running consumer. Each
+//! scenario produces numbered messages and checks that every one was printed
+//! at least once, that each process printed each shard in order without a
+//! skip, and that re-deliveries stay within what the last commit leaves open.
 //!
 //! Scale: `WEIR_RELIABILITY_MESSAGES` (default [`DEFAULT_MESSAGES`]) messages
 //! per scenario; `scripts/reliability` runs them with 100 000 and prints a
@@ -12,13 +12,13 @@
 //! `scripts/kafka-broker`); the ones where the broker must expire a dead
 //! member's session (the standby takeover, a Resumable restart as a new
 //! member) need `WEIR_KAFKA_SESSIONS`, a broker that does (tansu: the shared
-//! noida-db 0.2.3 never does, see `kills`); the broker restart starts a
-//! broker of its own.
+//! noida-db 0.2.3 never does, see `kills`); the broker restarts start
+//! brokers of their own (see `restart`).
 //!
 //! Ignored by default, because they fail on noida-db for reasons outside
-//! weir's code: a static member across a broker restart (librdkafka stalls
-//! mid-join, see `restart`), and the broker SIGKILLed (it loses what it
-//! acknowledged in its last second). Run them with `--include-ignored`.
+//! weir's code: a static member across its restart (librdkafka stalls
+//! mid-join), and its SIGKILL (it loses what it acknowledged in its last
+//! second); both pass on tansu. Run them with `--include-ignored`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

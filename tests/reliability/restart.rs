@@ -1,34 +1,37 @@
-//! The broker restarted under a running consumer, its data directory kept:
-//! the consumer reconnects by itself, and what it printed before, during
-//! and after the restart covers every message, including ones produced only
+//! The broker restarted under a running consumer, its storage kept: the
+//! consumer reconnects by itself, and what it printed before, during and
+//! after the restart covers every message, including ones produced only
 //! after the restart (so it must have fetched from the new broker process).
 //!
 //! Two outages: a brief one (the broker is started again at once), and one
 //! longer than `session.timeout.ms`, after which librdkafka gives its
-//! member id up and joins the group again as a new member. Both pass on
-//! noida-db 0.2.3: it forgets a group's members when it restarts (seen with
-//! a raw-protocol client: after a SIGTERM restart the group is `Dead`, no
-//! members, the old member's heartbeat gets UNKNOWN_MEMBER_ID and a new
-//! JoinGroup completes at once), so no dead member is waited for.
+//! member id up and joins the group again as a new member. Two ways down:
+//! SIGTERM, and SIGKILL (a crash: the broker keeps only what it stored
+//! before acknowledging). Two brokers (see `broker`):
 //!
-//! Run by `scripts/reliability` (which sets `WEIR_RELIABILITY_FULL`), not in
-//! the test command: under load the restarted broker still sometimes ends up
-//! with two members for the one consumer, both idle, the group in
-//! `PreparingRebalance` for good (seen in a CI-like clean run with the brief
-//! outage: 7 104 of 20 000 lines after 80 s), which a real Kafka resolves by
-//! expiring the stale member after `session.timeout.ms`.
-//!
-//! Not as a static member (`group.instance.id`): then the consumer mostly
-//! stalls after the restart (13 of 19 runs, either outage; 0 of 37 as a
-//! dynamic member): the broker shows the group Stable with the member
-//! assigned both partitions, while the consumer's librdkafka sits in join
-//! state `wait-sync`, generation 1, with no request outstanding (read with
-//! gdb from a stalled process), and fetches nothing. That case is written
-//! below and ignored.
+//! - tansu, storing in S3 (moto): every scenario, in the test command.
+//! - noida-db 0.2.3, with its data directory: the two SIGTERM outages as a
+//!   dynamic member, run by `scripts/reliability` (which sets
+//!   `WEIR_RELIABILITY_FULL`) only. It forgets a group's members when it
+//!   restarts (seen with a raw-protocol client: after a SIGTERM restart the
+//!   group is `Dead`, no members, the old member's heartbeat gets
+//!   UNKNOWN_MEMBER_ID and a new JoinGroup completes at once), but under
+//!   load the restarted broker still sometimes ends up with two members for
+//!   the one consumer, both idle, the group in `PreparingRebalance` for good
+//!   (seen in a CI-like clean run with the brief outage: 7 104 of 20 000
+//!   lines after 80 s): it never expires the stale member, as tansu and
+//!   Kafka do after `session.timeout.ms`. As a static member
+//!   (`group.instance.id`) the consumer mostly stalls after its restart (13
+//!   of 19 runs, either outage; 0 of 37 as a dynamic member): the broker
+//!   shows the group Stable with the member assigned both partitions, while
+//!   the consumer's librdkafka sits in join state `wait-sync`, generation 1,
+//!   with no request outstanding (read with gdb from a stalled process), and
+//!   fetches nothing; and a SIGKILL loses what it acknowledged in its last
+//!   second. Those two are written below and ignored.
 
 use std::time::{Duration, Instant};
 
-use crate::broker::{Broker, Stop};
+use crate::broker::{Broker, Kind, Stop};
 use crate::checker::{check, Coverage, Order, Run};
 use crate::committed::GroupView;
 use crate::load::Load;
@@ -71,7 +74,7 @@ fn broker_restart_mid_stream_loses_nothing() {
     if !full_run() {
         return;
     }
-    broker_restarted_mid_stream(Stop::Term, Membership::Dynamic, Outage::Brief);
+    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Dynamic, Outage::Brief);
 }
 
 #[test]
@@ -79,13 +82,13 @@ fn broker_down_past_the_session_loses_nothing() {
     if !full_run() {
         return;
     }
-    broker_restarted_mid_stream(Stop::Term, Membership::Dynamic, Outage::PastTheSession);
+    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Dynamic, Outage::PastTheSession);
 }
 
 #[test]
 #[ignore = "a static member stalls in librdkafka's wait-sync after a noida-db 0.2.3 restart (see the module doc)"]
 fn broker_restart_with_a_static_member_loses_nothing() {
-    broker_restarted_mid_stream(Stop::Term, Membership::Static, Outage::Brief);
+    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Static, Outage::Brief);
 }
 
 /// The same with the broker SIGKILLed. Kafka keeps what it acknowledged
@@ -95,18 +98,42 @@ fn broker_restart_with_a_static_member_loses_nothing() {
 #[test]
 #[ignore = "noida-db 0.2.3 loses what it acknowledged in the last second or so when SIGKILLed"]
 fn broker_crash_mid_stream_loses_nothing() {
-    broker_restarted_mid_stream(Stop::Kill, Membership::Static, Outage::Brief);
+    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Kill, Membership::Static, Outage::Brief);
 }
 
-fn broker_restarted_mid_stream(how: Stop, membership: Membership, outage: Outage) {
-    // Kafka tests run when a broker is asked for; this one starts its own.
-    if crate::support::kafka_address().is_none() {
+#[test]
+fn tansu_restart_mid_stream_loses_nothing() {
+    broker_restarted_mid_stream(Kind::Tansu, Stop::Term, Membership::Dynamic, Outage::Brief);
+}
+
+#[test]
+fn tansu_down_past_the_session_loses_nothing() {
+    broker_restarted_mid_stream(Kind::Tansu, Stop::Term, Membership::Dynamic, Outage::PastTheSession);
+}
+
+#[test]
+fn tansu_crash_mid_stream_loses_nothing() {
+    broker_restarted_mid_stream(Kind::Tansu, Stop::Kill, Membership::Dynamic, Outage::Brief);
+}
+
+#[test]
+fn tansu_restart_with_a_static_member_loses_nothing() {
+    broker_restarted_mid_stream(Kind::Tansu, Stop::Term, Membership::Static, Outage::Brief);
+}
+
+fn broker_restarted_mid_stream(kind: Kind, how: Stop, membership: Membership, outage: Outage) {
+    // Kafka tests run when a broker of the kind is asked for; this one starts its own.
+    let asked = match kind {
+        Kind::NoidaDb => crate::support::kafka_address(),
+        Kind::Tansu => crate::support::session_broker_address(),
+    };
+    if asked.is_none() {
         return;
     }
     let started = Instant::now();
     let (produced, shards) = (messages(), 2);
     let half = produced / 2;
-    let mut broker = Broker::start();
+    let mut broker = Broker::start(kind);
     let load = Load::new(&broker.address(), "restart", "orders", shards);
     load.produce(0..half);
     let mut url = load.consume_url();
@@ -143,12 +170,19 @@ fn broker_restarted_mid_stream(how: Stop, membership: Membership, outage: Outage
     // re-delivering what it printed since (at-least-once), skipping nothing.
     let totals = check(produced, &[&run], Order::RewindsAllowed);
     report(&Summary {
-        scenario: match (how, membership, outage) {
-            (Stop::Kill, _, _) => "broker restart (SIGKILL)",
-            (Stop::Term, Membership::Dynamic, Outage::Brief) => "broker restart (SIGTERM)",
-            (Stop::Term, Membership::Dynamic, Outage::PastTheSession) => "broker down 8 s (SIGTERM)",
-            (Stop::Term, Membership::Static, _) => "broker restart, static member",
-        },
+        scenario: &format!(
+            "{}{}",
+            match (how, membership, outage) {
+                (Stop::Kill, _, _) => "broker crash (SIGKILL)",
+                (Stop::Term, Membership::Dynamic, Outage::Brief) => "broker restart (SIGTERM)",
+                (Stop::Term, Membership::Dynamic, Outage::PastTheSession) => "broker down 8 s (SIGTERM)",
+                (Stop::Term, Membership::Static, _) => "broker restart, static member",
+            },
+            match kind {
+                Kind::NoidaDb => "",
+                Kind::Tansu => ", tansu",
+            }
+        ),
         produced,
         consumed: totals.consumed,
         redelivered: totals.redelivered,
