@@ -22,7 +22,9 @@
 //! its messages would).
 //!
 //! `WEIR_KAFKA_ROUNDS=N` replaces criterion's runs with `N` interleaved rounds
-//! (see `interleaved`), for comparisons on a busy machine.
+//! (see `interleaved`), for comparisons on a busy machine; with it,
+//! `WEIR_KAFKA_ONLY=0|1|2` runs only the raw loop, `next_blocking` or tokio
+//! (the others report zeros), for a profiler to see one consumer alone.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -202,35 +204,68 @@ fn kafka(c: &mut Criterion) {
 /// samples one after the other), `N` rounds of one pass of each consumer in
 /// turn, then per consumer the median and the fastest pass, and the CPU time
 /// the process used during its passes (all threads; 10 ms ticks, so a
-/// per-pass figure needs many rounds). On a machine shared with other work,
+/// per-pass figure needs many rounds), and the part of it on the consuming
+/// thread (the one calling `poll` or `next`). On a machine shared with other work,
 /// load that comes and goes then falls on every consumer alike.
 fn interleaved(rounds: usize, mut pass: impl FnMut(usize) -> Pass) {
     let names = ["raw BaseConsumer", "weir next_blocking", "weir next().await on tokio"];
     let mut passes: [Vec<Pass>; 3] = Default::default();
     let mut cpu = [Duration::ZERO; 3];
+    let mut own = [Duration::ZERO; 3];
+    let only: Option<usize> = std::env::var("WEIR_KAFKA_ONLY").ok().and_then(|n| n.parse().ok());
     for _ in 0..rounds {
         for (consumer, passes) in passes.iter_mut().enumerate() {
-            let before = cpu_time();
+            if only.is_some_and(|only| only != consumer) {
+                passes.push(Pass { total: Duration::ZERO, delivery: Duration::ZERO });
+                continue;
+            }
+            let (before, own_before) = (cpu_time(), thread_cpu_time());
             passes.push(pass(consumer));
             cpu[consumer] += cpu_time().saturating_sub(before);
+            own[consumer] += thread_cpu_time().saturating_sub(own_before);
         }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    for ((name, mut p), cpu) in names.into_iter().zip(passes).zip(cpu) {
+    let mut medians = [(0.0, 0.0); 3];
+    for ((((name, mut p), cpu), own), median) in
+        names.into_iter().zip(passes).zip(cpu).zip(own).zip(&mut medians)
+    {
         p.sort_by_key(|p| p.total);
         let (total, fastest) = (p[p.len() / 2].total, p[0].total);
         p.sort_by_key(|p| p.delivery);
         let (delivery, fastest_delivery) = (p[p.len() / 2].delivery, p[0].delivery);
+        *median = (ms(total), ms(delivery));
         println!(
             "kafka rounds: {name}: consume median {:.1} ms (fastest {:.1}), deliver median {:.1} ms (fastest \
-             {:.1}), CPU {:.1} ms per pass",
+             {:.1}), CPU {:.1} ms per pass ({:.1} on the consuming thread)",
             ms(total),
             ms(fastest),
             ms(delivery),
             ms(fastest_delivery),
-            ms(cpu) / rounds as f64
+            ms(cpu) / rounds as f64,
+            ms(own) / rounds as f64
         );
     }
+    if only.is_none() {
+        // Throughput relative to the raw loop's (its time over weir's).
+        let [(raw, raw_delivery), (blocking, blocking_delivery), (tokio, tokio_delivery)] = medians;
+        println!(
+            "kafka rounds: weir/raw throughput: consume {:.2}x next_blocking, {:.2}x tokio; deliver {:.2}x, \
+             {:.2}x",
+            raw / blocking,
+            raw / tokio,
+            raw_delivery / blocking_delivery,
+            raw_delivery / tokio_delivery
+        );
+    }
+}
+
+/// The CPU time the calling thread has used, from `/proc/thread-self/schedstat`
+/// (nanoseconds): the consuming thread's share of a pass, which the others
+/// (librdkafka's, weir's poll thread) do not blur.
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    Duration::from_nanos(stat.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0))
 }
 
 /// The CPU time this process has used (all threads), from `/proc/self/stat`.

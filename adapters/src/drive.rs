@@ -53,12 +53,19 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
         mut ready: impl FnMut(&mut ConsumerCore) -> Option<T>,
     ) -> Poll<T> {
         for _ in 0..ROUNDS_PER_POLL {
-            let now = self.now();
-            if self.core.poll_timeout().is_some_and(|due| due <= now) {
-                self.core.handle_timeout(now);
+            // The clock is read only when something needs it: a message the
+            // core holds already is delivered without (a clock read costs
+            // about as much as the core's own work for a message).
+            let mut now = None;
+            if let Some(due) = self.core.poll_timeout() {
+                let at = *now.get_or_insert_with(|| self.now());
+                if due <= at {
+                    self.core.handle_timeout(at);
+                }
             }
             while let Some(command) = self.core.poll_command() {
-                self.backend.execute(now, command, &mut self.core);
+                let at = *now.get_or_insert_with(|| self.now());
+                self.backend.execute(at, command, &mut self.core);
             }
             while let Some(job) = self.backend.take_blocking() {
                 match waiting {
@@ -69,7 +76,8 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
             if let Some(out) = ready(&mut self.core) {
                 return Poll::Ready(out);
             }
-            if self.backend.poll_input(cx, now, &mut self.core).is_ready() {
+            let at = now.unwrap_or_else(|| self.now());
+            if self.backend.poll_input(cx, at, &mut self.core).is_ready() {
                 continue;
             }
             if waiting == Waiting::Async && self.poll_timer(cx).is_ready() {

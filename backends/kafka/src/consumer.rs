@@ -14,6 +14,11 @@ use weir_core::{Command, ConsumerCore, ConsumerMode, Message, ShardId, StreamKey
 use crate::context::{Event, Partition};
 use crate::jobs::{self, Rd};
 use crate::options::{KafkaOptions, OffsetReset};
+use crate::poller::{self, Seen};
+
+/// The most messages the driver takes out of librdkafka at once when it
+/// takes them itself (see `take_direct`).
+const DIRECT_BATCH: usize = 256;
 
 /// One consumer's connection to a Kafka cluster.
 pub struct KafkaConsumer {
@@ -27,13 +32,21 @@ pub struct KafkaConsumer {
     /// between polls, and swapped with the poll thread's so that neither
     /// side allocates a new vector per batch.
     taken: Vec<Message>,
+    /// What converting the messages the driver takes itself learned.
+    seen: Seen,
     jobs: VecDeque<BlockingJob>,
     /// Declared last, so it drops after `rd`.
     _closer: Closer,
 }
 
 impl KafkaConsumer {
-    pub(crate) fn new(rd: Rd, options: Arc<KafkaOptions>, mode: ConsumerMode, topics: Vec<String>) -> Self {
+    pub(crate) fn new(
+        rd: Rd,
+        options: Arc<KafkaOptions>,
+        mode: ConsumerMode,
+        topics: Vec<String>,
+        seen: Seen,
+    ) -> Self {
         let reset = options.auto_offset_reset.unwrap_or(OffsetReset::Latest);
         let closer = Closer(Some(rd.clone()));
         let mut consumer = Self {
@@ -43,6 +56,7 @@ impl KafkaConsumer {
             assigned: BTreeSet::new(),
             paused: false,
             taken: Vec::new(),
+            seen,
             jobs: VecDeque::new(),
             _closer: closer,
         };
@@ -166,8 +180,18 @@ impl ConsumerBackend for KafkaConsumer {
         // The waker is set as the input is taken: the poll thread or a job
         // may report between the draining below and returning Pending.
         let mut batch = std::mem::take(&mut self.taken);
-        let into = (!self.paused).then_some(&mut batch);
-        let (events, held) = self.rd.context().shared.take_input(cx.waker(), into);
+        let (events, held) = {
+            let shared = &self.rd.context().shared;
+            // The turn is taken first: no positioning applies, and the poll
+            // thread records nothing, between taking what was recorded and polling.
+            let turn = if shared.direct && !self.paused { shared.try_poll_turn() } else { None };
+            let into = (!self.paused).then_some(&mut batch);
+            let input = shared.take_input(cx.waker(), into);
+            if turn.is_some() {
+                take_direct(&self.rd, &self.options, &mut self.seen, &mut batch);
+            }
+            input
+        };
         let mut fed = !events.is_empty();
         for event in events {
             self.feed_event(event, now, core);
@@ -202,6 +226,25 @@ impl ConsumerBackend for KafkaConsumer {
 
     fn take_blocking(&mut self) -> Option<BlockingJob> {
         self.jobs.pop_front()
+    }
+}
+
+/// Takes up to `DIRECT_BATCH` messages out of librdkafka on the driver's own
+/// thread, after those the poll thread recorded (already in `batch`),
+/// holding the poll turn. An application that keeps consuming so pays for
+/// no hand-over between two threads (a lock, a wake-up, the other thread's
+/// cache lines), as with a plain rdkafka poll loop; the poll thread only
+/// wakes it (see `poller::defer`).
+fn take_direct(rd: &Rd, options: &KafkaOptions, seen: &mut Seen, batch: &mut Vec<Message>) {
+    let recorded = batch.len();
+    let drained = poller::take_batch(rd, options, seen, batch, DIRECT_BATCH);
+    let mut state = rd.context().shared.lock();
+    state.direct_takes = state.direct_takes.wrapping_add(1);
+    state.direct_drained = drained;
+    if batch.len() > recorded {
+        // Positionings wait for the turn, so the restart points are those
+        // the messages were taken under.
+        poller::record(&mut state, options, batch, recorded);
     }
 }
 

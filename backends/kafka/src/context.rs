@@ -68,6 +68,11 @@ pub(crate) struct State {
     pub(crate) why: Option<String>,
     /// Whether the driver wants fetching paused, until the poll thread applies it.
     pub(crate) pause_wanted: Option<bool>,
+    /// How many times the driver took messages out of librdkafka itself (see
+    /// `Shared::direct`): the poll thread leaves the queue to a driver that does.
+    pub(crate) direct_takes: u64,
+    /// Whether the driver's last take found librdkafka's queue empty.
+    pub(crate) direct_drained: bool,
 }
 
 impl State {
@@ -124,6 +129,12 @@ impl State {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// Whether the driver takes messages out of librdkafka itself, on its own
+    /// thread, while it consumes (see `consumer::take_direct`); the poll
+    /// thread then only wakes it, and takes them only for a driver that
+    /// stopped taking. Only for consumers whose polls run no blocking
+    /// callback: without a group, no rebalance runs inside a poll.
+    pub(crate) direct: bool,
     /// Tells the poll thread to stop.
     stop: AtomicBool,
     /// Whether librdkafka's queue may hold something: set by its non-empty
@@ -151,6 +162,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The state of a new consumer; `direct`: see [`Shared::direct`].
+    pub(crate) fn new(direct: bool) -> Self {
+        Self { direct, ..Self::default() }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -222,6 +238,19 @@ impl Shared {
 
     fn count_served(&self) {
         self.served.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The turn to poll, for the driver: `None` while anyone else has it or a
+    /// positioning waits for it, as the driver must not block.
+    pub(crate) fn try_poll_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        if self.positioning_waits.load(Ordering::Acquire) {
+            return None;
+        }
+        match self.polling.try_lock() {
+            Ok(turn) => Some(turn),
+            Err(std::sync::TryLockError::Poisoned(turn)) => Some(turn.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Held by the poll thread around one poll; lets a waiting positioning go first.

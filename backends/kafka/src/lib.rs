@@ -5,7 +5,10 @@
 //! rebalances, commit and seek outcomes, fatal errors — becomes core inputs.
 //! Each consumer has one thread blocked on librdkafka's queue (so group
 //! rebalances progress while the application is not reading); it wakes the
-//! driver when something arrives, so any runtime (or none) can drive it.
+//! driver when something arrives, so any runtime (or none) can drive it. A
+//! consumer without a group takes its messages out of librdkafka on the
+//! driver's own thread while the application consumes (no blocking callback
+//! runs inside its polls); the thread takes them only when it stops.
 //!
 //! ```no_run
 //! use weir_adapters::{block_on, NoRuntime, Streamer};
@@ -157,7 +160,9 @@ impl Streamer for KafkaStreamer {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
-        let shared = Arc::new(Shared::default());
+        // Without a group no rebalance callback (which blocks) runs inside a
+        // poll, so the driver may poll on its own thread (see `Shared::direct`).
+        let shared = Arc::new(Shared::new(mode == ConsumerMode::RealTime));
         let context = WeirContext {
             shared: shared.clone(),
             servers: self.servers.clone(),
@@ -173,10 +178,17 @@ impl Streamer for KafkaStreamer {
         let queue = shared.clone();
         rd.set_nonempty_callback(move || queue.queue_filled());
         let rd = Arc::new(rd);
-        poller::spawn(rd.clone(), self.options.clone(), core.options().buffer()).map_err(|err| {
-            BackendError::new(BACKEND, BackendErrorKind::Io, format!("starting the consumer's thread: {err}"))
-        })?;
-        Ok(KafkaConsumer::new(rd, self.options.clone(), mode, topics))
+        let seen = poller::Seen::new(core.streams());
+        poller::spawn(rd.clone(), self.options.clone(), core.options().buffer(), seen.clone()).map_err(
+            |err| {
+                BackendError::new(
+                    BACKEND,
+                    BackendErrorKind::Io,
+                    format!("starting the consumer's thread: {err}"),
+                )
+            },
+        )?;
+        Ok(KafkaConsumer::new(rd, self.options.clone(), mode, topics, seen))
     }
 
     fn create_producer(&self, _options: &ProducerOptions) -> Result<KafkaProducer, StreamerError> {

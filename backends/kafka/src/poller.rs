@@ -8,6 +8,15 @@
 //! one thread blocked on its queue — woken by librdkafka when something
 //! arrives, never sleeping to poll — that records messages and events in the
 //! shared state and wakes the driver. It needs no async runtime.
+//!
+//! A consumer without a group (see `Shared::direct`) runs no blocking
+//! callback inside a poll, and its driver takes the messages out of
+//! librdkafka itself while its application consumes, as a plain rdkafka poll
+//! loop would: handing them over from this thread cost a lock, a wake-up and
+//! the other thread's cache lines per batch, and on a small machine the two
+//! threads compete for the cores with librdkafka's. This thread then only
+//! wakes the driver when messages arrive, and takes them (and pauses
+//! fetching, see `HOLD`) only for a driver that stopped taking.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +43,10 @@ const KEEP_POLLING: Duration = Duration::from_secs(1);
 const HOLD: Duration = Duration::from_millis(200);
 
 /// Starts the thread; it ends once `stop` is set, dropping its handle.
-pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io::Result<()> {
+pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize, seen: Seen) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("weir-kafka-consumer".into())
-        .spawn(move || serve(&rd, &options, limit))?;
+        .spawn(move || serve(&rd, &options, limit, seen))?;
     Ok(())
 }
 
@@ -50,13 +59,62 @@ pub(crate) fn spawn(rd: Rd, options: Arc<KafkaOptions>, limit: usize) -> std::io
 /// first messages of a burst are not held back behind a whole buffer's worth.
 const FIRST_BATCH: usize = 64;
 
-fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
+/// How long the poll thread leaves librdkafka's queue to a driver that takes
+/// messages itself (see `Shared::direct`) before it takes them instead: the
+/// driver may be busy with the messages it has, or its application may have
+/// stopped reading.
+const DEFER: Duration = Duration::from_millis(20);
+
+/// What the poll thread does next for a driver that takes messages itself.
+enum Defer {
+    /// Wait this long for the queue, then look again.
+    Wait(Duration),
+    /// Take the messages itself.
+    Drain,
+}
+
+/// Whether the driver takes librdkafka's messages itself now (see
+/// `Shared::direct`). Called when the queue filled, or after a wait. A
+/// driver waiting for messages is woken to take them; one that took some
+/// since the last look goes on taking; one that did neither left the queue
+/// alone for `DEFER`, and the poll thread takes over.
+fn defer(shared: &crate::context::Shared, takes: &mut u64) -> Defer {
+    let (waker, wait) = {
+        let mut state = shared.lock();
+        if state.pause_wanted.is_some() {
+            // Applied between two polls of this thread.
+            return Defer::Drain;
+        }
+        let took = state.direct_takes != *takes;
+        *takes = state.direct_takes;
+        let waker = state.take_waker();
+        if !took && waker.is_none() {
+            return Defer::Drain;
+        }
+        // A driver that emptied the queue learns of more through the
+        // non-empty callback; one in the middle of a backlog is watched.
+        let wait = if took && state.direct_drained { KEEP_POLLING } else { DEFER };
+        (waker, wait)
+    };
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    Defer::Wait(wait)
+}
+
+fn serve(rd: &Rd, options: &KafkaOptions, limit: usize, mut seen: Seen) {
     let shared = rd.context().shared.clone();
-    let mut keys = Keys::default();
     let limit = limit.max(1);
     let mut batch = Vec::with_capacity(limit);
     let mut most = FIRST_BATCH.min(limit);
+    let mut takes = 0;
     while !shared.stopped() {
+        if shared.direct {
+            if let Defer::Wait(wait) = defer(&shared, &mut takes) {
+                shared.wait_for_queue(crate::reach::watch(rd, wait));
+                continue;
+            }
+        }
         // Drain what librdkafka has, without blocking in it, then wait for
         // its non-empty callback. A queue filled between the last poll and
         // the wait sets the flag the wait checks, so no wake-up is lost.
@@ -64,19 +122,15 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
             let turn = shared.poll_turn();
             // Messages are taken out of librdkafka and recorded in one turn,
             // so a positioning never falls between the two.
-            let drained = take_batch(rd, options, &mut keys, &mut batch, most);
+            let drained = take_batch(rd, options, &mut seen, &mut batch, most);
             most = if drained { FIRST_BATCH.min(limit) } else { (most * 2).min(limit) };
             let (waker, wanted, full) = {
                 let mut state = shared.lock();
                 let waker = if batch.is_empty() {
                     None
                 } else {
-                    state.mark_reachable();
-                    for message in batch.drain(..) {
-                        if !state.is_stale(options, &message) {
-                            state.messages.push(message);
-                        }
-                    }
+                    record(&mut state, options, &mut batch, 0);
+                    state.messages.append(&mut batch);
                     state.take_waker()
                 };
                 let full = state.messages.len() >= limit && !state.held;
@@ -114,11 +168,32 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize) {
     close(rd);
 }
 
+/// Records that the cluster answered, and drops the messages of `batch` from
+/// `from` on that are stale; under the shared state's lock.
+pub(crate) fn record(
+    state: &mut crate::context::State,
+    options: &KafkaOptions,
+    batch: &mut Vec<Message>,
+    from: usize,
+) {
+    state.mark_reachable();
+    if state.restart.is_empty() {
+        // No partition was repositioned lately: none is stale.
+        return;
+    }
+    let mut index = 0;
+    batch.retain(|message| {
+        index += 1;
+        index <= from || !state.is_stale(options, message)
+    });
+}
+
 /// Payloads up to this size share buffers (as stdio's messages share a read
 /// chunk), copied together: one allocation per run of messages rather than
-/// per message. Allocated here and freed on the application's thread,
+/// per message. Allocated on this thread and freed on the application's,
 /// per-message buffers made the two threads contend for the allocator's lock
-/// at every message. Larger payloads get a buffer each.
+/// at every message; on one thread, a batch's worth outgrows the allocator's
+/// per-thread cache. Larger payloads get a buffer each.
 const SHARED_PAYLOAD: usize = 1024;
 
 /// The size of one shared payload buffer: what a message kept alive holds
@@ -126,18 +201,21 @@ const SHARED_PAYLOAD: usize = 1024;
 const CHUNK: usize = 64 * 1024;
 
 /// Takes up to `most` messages out of librdkafka into `batch`; true once
-/// librdkafka's queue is empty.
-fn take_batch(
+/// librdkafka's queue is empty. Each is copied and let go of as soon as it
+/// is taken, as a plain poll loop does: librdkafka's message and rdkafka's
+/// handle to it are freed while still in the allocator's per-thread cache.
+pub(crate) fn take_batch(
     rd: &Rd,
     options: &KafkaOptions,
-    keys: &mut Keys,
+    seen: &mut Seen,
     batch: &mut Vec<Message>,
     most: usize,
 ) -> bool {
     let shared = &rd.context().shared;
-    let mut polled = Vec::with_capacity(most);
+    let mut pieces = Pieces::default();
+    let mut taken = 0;
     let drained = loop {
-        if polled.len() >= most {
+        if taken >= most {
             break false;
         }
         let served = shared.served();
@@ -155,46 +233,62 @@ fn take_batch(
             break true;
         };
         if let Ok(message) = next {
-            polled.push(message);
+            taken += 1;
+            if let Some(header) = header_of(seen, options, &message) {
+                let left = most - taken + 1;
+                pieces.add(header, message.payload().unwrap_or_default(), left, batch);
+            }
         }
     };
-    let mut rest = polled.as_slice();
-    while !rest.is_empty() {
-        // The run of small payloads that shares the next buffer.
-        let (mut run, mut size) = (0, 0);
-        for m in rest {
-            let len = m.payload_len();
-            if len > SHARED_PAYLOAD || size + len > CHUNK {
-                break;
-            }
-            (run, size) = (run + 1, size + len);
+    pieces.finish(batch);
+    drained
+}
+
+/// The small payloads being copied into one shared buffer: their messages
+/// are in the batch already, with an empty payload until the buffer is
+/// complete (full, or the batch ends).
+#[derive(Default)]
+struct Pieces {
+    chunk: Vec<u8>,
+    /// Each waiting message's place in the batch, and its payload's in `chunk`.
+    waiting: Vec<(usize, usize, usize)>,
+}
+
+impl Pieces {
+    /// Adds a message, `left - 1` more at most to come in this batch.
+    fn add(&mut self, header: MessageHeader, payload: &[u8], left: usize, batch: &mut Vec<Message>) {
+        if payload.len() > SHARED_PAYLOAD {
+            batch.push(Message::new(header, Payload::copy_from_slice(payload)));
+            return;
         }
-        if run == 0 {
-            let m = &rest[0];
-            batch.extend(convert(
-                keys,
-                options,
-                m,
-                Payload::copy_from_slice(m.payload().unwrap_or_default()),
-            ));
-            rest = &rest[1..];
-            continue;
+        if self.chunk.len() + payload.len() > self.chunk.capacity() {
+            self.finish(batch);
+            // Sized for the rest of the batch if its payloads are like this
+            // one; a larger one to come starts a buffer of its own.
+            self.chunk.reserve_exact(payload.len().max(64).saturating_mul(left).min(CHUNK));
         }
-        let (shared_by, after) = rest.split_at(run);
-        let mut chunk = Vec::with_capacity(size);
-        for m in shared_by {
-            chunk.extend_from_slice(m.payload().unwrap_or_default());
+        self.waiting.push((batch.len(), self.chunk.len(), payload.len()));
+        self.chunk.extend_from_slice(payload);
+        batch.push(Message::new(header, Payload::default()));
+    }
+
+    /// Gives the waiting messages their payloads.
+    fn finish(&mut self, batch: &mut [Message]) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let mut chunk = std::mem::take(&mut self.chunk);
+        if chunk.len() < chunk.capacity() / 2 {
+            // A message kept alive keeps its whole buffer: not much larger than used.
+            chunk.shrink_to_fit();
         }
         let chunk = Payload::from(chunk).into_bytes();
-        let mut at = 0;
-        for m in shared_by {
-            let len = m.payload().map_or(0, <[u8]>::len);
-            batch.extend(convert(keys, options, m, Payload::new(chunk.slice(at..at + len))));
-            at += len;
+        for (index, at, len) in self.waiting.drain(..) {
+            if let Some(message) = batch.get_mut(index) {
+                message.payload = Payload::new(chunk.slice(at..at + len));
+            }
         }
-        rest = after;
     }
-    drained
 }
 
 /// How long closing a consumer may take before the thread lets go of it.
@@ -227,38 +321,64 @@ fn pause_fetching(rd: &Rd, pause: bool) {
     }
 }
 
-/// The stream key of each topic seen, so a message costs no allocation but
-/// its payload's.
-#[derive(Default)]
-struct Keys(Vec<(Box<str>, Option<StreamKey>)>);
+/// What converting the messages before learned: the stream key of each topic
+/// seen, so a message costs no allocation but its payload's, and the last
+/// timestamp, as the messages of a batch often share their millisecond and
+/// converting one costs a calendar computation.
+#[derive(Clone)]
+pub(crate) struct Seen {
+    /// The key of a consumer of one stream: see `Seen::new`.
+    sole: Option<StreamKey>,
+    keys: Vec<(Box<str>, Option<StreamKey>)>,
+    /// The last timestamp converted, and its milliseconds since the epoch.
+    stamp: Timestamp,
+    millis: i64,
+}
 
-impl Keys {
+impl Seen {
+    /// For a consumer of `streams`. A consumer is given only messages of the
+    /// partitions assigned to it, all of its own topics: with one, a
+    /// message's key is known without reading its topic's name (a length
+    /// count and a UTF-8 check per message).
+    pub(crate) fn new(streams: &[StreamKey]) -> Self {
+        let sole = match streams {
+            [key] => Some(key.clone()),
+            _ => None,
+        };
+        Self { sole, keys: Vec::new(), stamp: Timestamp::UNIX_EPOCH, millis: 0 }
+    }
+
     /// The key of `topic`; `None` for topics outside the namespace.
-    fn of(&mut self, options: &KafkaOptions, topic: &str) -> Option<StreamKey> {
-        if let Some((_, key)) = self.0.iter().find(|(seen, _)| **seen == *topic) {
+    fn key(&mut self, options: &KafkaOptions, topic: &str) -> Option<StreamKey> {
+        if let Some((_, key)) = self.keys.iter().find(|(seen, _)| **seen == *topic) {
             return key.clone();
         }
         let key = options.key_of(topic).and_then(|name| StreamKey::new(name).ok());
-        self.0.push((topic.into(), key.clone()));
+        self.keys.push((topic.into(), key.clone()));
         key
+    }
+
+    /// The timestamp of `millis` since the Unix epoch (the epoch itself for
+    /// none, or one out of range).
+    fn stamp(&mut self, millis: Option<i64>) -> Timestamp {
+        let Some(millis) = millis else { return Timestamp::UNIX_EPOCH };
+        if millis != self.millis {
+            self.stamp = Timestamp::from_unix_millis(millis).unwrap_or(Timestamp::UNIX_EPOCH);
+            self.millis = millis;
+        }
+        self.stamp
     }
 }
 
-/// A weir message from a librdkafka one and its payload; `None` for topics
+/// A weir message's header from a librdkafka message; `None` for topics
 /// outside the namespace.
-fn convert(
-    keys: &mut Keys,
-    options: &KafkaOptions,
-    m: &BorrowedMessage<'_>,
-    payload: Payload,
-) -> Option<Message> {
-    let key = keys.of(options, m.topic())?;
+fn header_of(seen: &mut Seen, options: &KafkaOptions, m: &BorrowedMessage<'_>) -> Option<MessageHeader> {
+    let key = match &seen.sole {
+        Some(key) => key.clone(),
+        None => seen.key(options, m.topic())?,
+    };
     let shard = ShardId(u32::try_from(m.partition()).ok()?);
     let seq = SeqNo(u64::try_from(m.offset()).ok()?);
-    let timestamp = m
-        .timestamp()
-        .to_millis()
-        .and_then(|ms| Timestamp::from_unix_millis(ms).ok())
-        .unwrap_or(Timestamp::UNIX_EPOCH);
-    Some(Message::new(MessageHeader::new(key, shard, seq, timestamp), payload))
+    let timestamp = seen.stamp(m.timestamp().to_millis());
+    Some(MessageHeader::new(key, shard, seq, timestamp))
 }
