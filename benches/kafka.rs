@@ -84,6 +84,11 @@ impl Fixture {
         let fixture = Self { topic: format!("{namespace}bench"), address, namespace };
         let streamer = fixture.streamer::<NoRuntime>();
         let key = StreamKey::new("bench").unwrap();
+        // Made here: a topic the broker makes on first use gets its default
+        // partition count (one on noida-db, more on tansu).
+        if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
+            weir::block_on(kafka.create_stream(&key, 1)).unwrap();
+        }
         let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
         let payload = Payload::from(vec![b'x'; 256]);
         for _ in 0..MESSAGES {
