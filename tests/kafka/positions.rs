@@ -114,3 +114,32 @@ fn a_dead_address_fails_clearly_within_the_connect_timeout() {
         assert!(elapsed < Duration::from_secs(6), "{mode:?}: took {elapsed:?}");
     }
 }
+
+/// A RealTime consumer rewound as soon as it is made starts at its target,
+/// not first at the end: a broker holds a fetch at the end (nothing there)
+/// for `fetch.wait.max.ms`, and the rewind, on the same connection, would
+/// wait behind it (10 s here; seen: 10.0 s with the end assigned first,
+/// 0.2 s without). Needs a broker that holds empty fetches as Kafka does
+/// (tansu; noida-db answers them at once).
+#[test]
+fn a_rewind_at_once_does_not_wait_behind_a_fetch_at_the_end() {
+    let Some(address) = crate::support::session_broker_address() else { return };
+    const HELD: Duration = Duration::from_secs(10);
+    let url = format!(
+        "kafka://{address}?namespace={}&fetch.wait.max.ms={}",
+        namespace("rewind-at-once"),
+        HELD.as_millis()
+    );
+    let streamer: Streamer = weir::connect(&url).expect("kafka url");
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 1);
+    produce(&streamer, &orders, numbered(0..3));
+    let started = Instant::now();
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
+    weir::block_on(consumer.rewind(SeqPos::Beginning)).expect("rewind");
+    assert_eq!(payloads(&take(&mut consumer, 3)), names(0..3));
+    let elapsed = started.elapsed();
+    assert!(elapsed < HELD / 2, "the first messages took {elapsed:?}: waited behind a held fetch");
+}

@@ -117,8 +117,9 @@ pub fn kafka_address() -> Option<String> {
 }
 
 /// The broker address for tests that need a broker which expires a dead
-/// member's session (`session.timeout.ms`), as Kafka does and noida-db 0.2.3
-/// does not: `WEIR_KAFKA_SESSIONS` (set by `scripts/kafka-broker run --tansu -- …`).
+/// member's session (`session.timeout.ms`) and holds an empty fetch for
+/// `fetch.wait.max.ms`, as Kafka does and noida-db 0.2.3 does not:
+/// `WEIR_KAFKA_SESSIONS` (set by `scripts/kafka-broker run --tansu -- …`).
 /// Unset, like [`kafka_address`].
 pub fn session_broker_address() -> Option<String> {
     broker_address("WEIR_KAFKA_SESSIONS", "scripts/kafka-broker run --tansu")

@@ -35,6 +35,15 @@ pub struct KafkaConsumer {
     /// What converting the messages the driver takes itself learned.
     seen: Seen,
     jobs: VecDeque<BlockingJob>,
+    /// A RealTime consumer's first assignment (every partition, at the
+    /// reset policy's end), until taken: it runs after the rewinds and seeks
+    /// asked for before, so that one asked for at once assigns at its target
+    /// and the first assignment finds it applied and does nothing. Run
+    /// first, it would start a fetch at the end, and on a broker that holds
+    /// an empty fetch for `fetch.wait.max.ms` (as Kafka does) the rewind's
+    /// offset lookup and first fetch would each wait behind one such fetch.
+    /// Run after a rewind that failed, it assigns as if none was asked for.
+    start: Option<BlockingJob>,
     /// Declared last, so it drops after `rd`.
     _closer: Closer,
 }
@@ -58,11 +67,12 @@ impl KafkaConsumer {
             taken: Vec::new(),
             seen,
             jobs: VecDeque::new(),
+            start: None,
             _closer: closer,
         };
         let (rd, timeout) = (consumer.rd.clone(), consumer.options.connect_timeout);
         if mode == ConsumerMode::RealTime {
-            consumer.jobs.push_back(Box::new(move || jobs::assign_all(rd, topics, reset, timeout)));
+            consumer.start = Some(Box::new(move || jobs::assign_all(rd, topics, reset, timeout)));
         } else {
             consumer.jobs.push_back(Box::new(move || jobs::subscribe(rd, topics, timeout)));
         }
@@ -217,7 +227,7 @@ impl ConsumerBackend for KafkaConsumer {
             core.handle_messages(now, batch.drain(..));
         }
         self.taken = batch;
-        if fed || !self.jobs.is_empty() {
+        if fed || !self.jobs.is_empty() || self.start.is_some() {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -225,7 +235,7 @@ impl ConsumerBackend for KafkaConsumer {
     }
 
     fn take_blocking(&mut self) -> Option<BlockingJob> {
-        self.jobs.pop_front()
+        self.jobs.pop_front().or_else(|| self.start.take())
     }
 }
 

@@ -174,6 +174,10 @@ pub(crate) fn subscribe(consumer: Rd, topics: Vec<String>, timeout: Duration) {
 
 /// Without a group: every partition of `topics`, from the reset policy's end.
 pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, timeout: Duration) {
+    if shared(&consumer).lock().applied.is_some() {
+        // A rewind or seek asked for before chose the assignment already.
+        return;
+    }
     let outcome = (|| {
         let partitions = partitions_of(&consumer, &topics, timeout)?;
         let offsets: Vec<(Partition, i64)> = starts(&consumer, &partitions, reset, false, timeout)?
