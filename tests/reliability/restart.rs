@@ -10,10 +10,12 @@
 //! before acknowledging). Two brokers (see `broker`):
 //!
 //! - tansu, storing in S3 (moto): every scenario, in the test command.
-//! - noida-db 0.2.3, with its data directory: the two SIGTERM outages as a
-//!   dynamic member, run by `scripts/reliability` (which sets
-//!   `WEIR_RELIABILITY_FULL`) only. It forgets a group's members when it
-//!   restarts (seen with a raw-protocol client: after a SIGTERM restart the
+//! - noida-db 0.2.3, with its data directory: the SIGTERM outage past the
+//!   session as a dynamic member, run by `scripts/reliability` (which sets
+//!   `WEIR_RELIABILITY_FULL`) only; the brief one is ignored since it failed
+//!   there too (2026-11-25, 100k: 26 560 lines after 160 s, the group
+//!   `PreparingRebalance` with two members). It forgets a group's members
+//!   when it restarts (seen with a raw-protocol client: after a SIGTERM restart the
 //!   group is `Dead`, no members, the old member's heartbeat gets
 //!   UNKNOWN_MEMBER_ID and a new JoinGroup completes at once), but under
 //!   load the restarted broker still sometimes ends up with two members for
@@ -27,7 +29,7 @@
 //!   the consumer's librdkafka sits in join state `wait-sync`, generation 1,
 //!   with no request outstanding (read with gdb from a stalled process), and
 //!   fetches nothing; and a SIGKILL loses what it acknowledged in its last
-//!   second. Those two are written below and ignored.
+//!   second. Those are written below and ignored.
 
 use std::time::{Duration, Instant};
 
@@ -70,10 +72,8 @@ fn full_run() -> bool {
 }
 
 #[test]
+#[ignore = "noida-db 0.2.3 can keep a stale member after a brief restart and wait for it for good (see the module doc); tansu_restart_mid_stream_loses_nothing runs it"]
 fn broker_restart_mid_stream_loses_nothing() {
-    if !full_run() {
-        return;
-    }
     broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Dynamic, Outage::Brief);
 }
 
