@@ -22,6 +22,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/broker.rs"]
 mod broker;
 mod checker;
 mod committed;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use weir::{BackendErrorKind, ConsumerError, ConsumerMode, Message, NoRuntime, ProducerOptions, Runtime};
 
-use crate::broker::{free_port, OwnBroker};
+use crate::broker::{free_port, Broker, Kind, Stop};
 use crate::common::*;
 use crate::{on_thread, threads};
 
@@ -144,11 +144,11 @@ fn broker_down_at_connect() {
 /// broker's queue, and its close (on drop) waited for it (see
 /// `jobs::unreachable` in the Kafka backend).
 fn broker_gone_while_streaming() {
-    let mut broker = OwnBroker::start();
+    let mut broker = Broker::start(Kind::NoidaDb);
     let limit = Duration::from_secs(3);
     let ns = namespace("gone");
     let extra = format!("auto.offset.reset=earliest&unreachable.timeout.ms={}", limit.as_millis());
-    let url = url(broker.address(), &ns, &extra);
+    let url = url(&broker.address(), &ns, &extra);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio");
     runtime.block_on(async {
         let streamer = streamer::<weir::Tokio>(&url);
@@ -177,9 +177,9 @@ fn broker_gone_while_streaming() {
             }
         }
         let delivered = last.expect("five messages").header;
-        broker.kill();
+        broker.stop(Stop::Kill);
         let killed = Instant::now();
-        let address = broker.address();
+        let address = &broker.address();
         let [realtime, resumable] = &mut consumers;
         // The commit, started after the kill, runs while the RealTime
         // consumer waits for its error; each is timed when it ends.

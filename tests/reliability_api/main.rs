@@ -14,6 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/broker.rs"]
 mod broker;
 mod chaos;
 mod checker;

@@ -9,11 +9,15 @@
 //!   acknowledged since its last save (seen: 1 000 messages produced and
 //!   flushed, SIGKILL within a second, restart: none left; 2 s later: all
 //!   kept), so a restart that must keep acknowledged data stops it with
-//!   SIGTERM. It never expires a dead member's session (see `kills`).
+//!   SIGTERM. It never expires a dead member's session (see tests/reliability/kills.rs).
 //! - tansu ([`Kind::Tansu`]), storing in an S3 bucket of a moto server
 //!   (PyPI's S3 stand-in) this test starts and keeps running across the
 //!   broker's restarts; tansu writes a batch there before it acknowledges
 //!   it. It expires dead members' sessions.
+//!
+//! Shared by the reliability crates, each including it with `#[path]`.
+
+#![allow(dead_code)] // Not every crate uses every kind of broker or stop.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -240,7 +244,7 @@ fn install(root: &Path, flag: &str) -> PathBuf {
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding a free port");
     listener.local_addr().expect("its address").port()
 }
