@@ -305,9 +305,6 @@ pub enum ProducerError {
         /// How long the flush waited.
         waited: Duration,
     },
-    /// `store_offset` while every delivered message is stored anyway.
-    #[error("store_offset needs manual offset storing: ConsumerOptions::set_auto_store(false) (Kafka: enable.auto.offset.store=false)")]
-    AutoStore,
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -326,9 +323,6 @@ pub enum StreamerError {
     /// A stream key is invalid.
     #[error(transparent)]
     StreamKey(#[from] StreamKeyError),
-    /// `store_offset` while every delivered message is stored anyway.
-    #[error("store_offset needs manual offset storing: ConsumerOptions::set_auto_store(false) (Kafka: enable.auto.offset.store=false)")]
-    AutoStore,
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),

@@ -86,9 +86,6 @@ impl State {
     /// the first one at or after the restart point ends the check for that
     /// partition.
     pub(crate) fn is_stale(&mut self, options: &crate::options::KafkaOptions, message: &Message) -> bool {
-        if self.restart.is_empty() {
-            return false;
-        }
         let (key, shard) = (message.stream_key().name(), i64::from(message.shard().0));
         let Some(at) = self.restart.iter().position(|((topic, partition), _)| {
             i64::from(*partition) == shard && options.key_of(topic) == Some(key)

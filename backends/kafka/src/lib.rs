@@ -179,15 +179,10 @@ impl Streamer for KafkaStreamer {
         rd.set_nonempty_callback(move || queue.queue_filled());
         let rd = Arc::new(rd);
         let seen = poller::Seen::new(core.streams());
-        poller::spawn(rd.clone(), self.options.clone(), core.options().buffer(), seen.clone()).map_err(
-            |err| {
-                BackendError::new(
-                    BACKEND,
-                    BackendErrorKind::Io,
-                    format!("starting the consumer's thread: {err}"),
-                )
-            },
-        )?;
+        let spawned = poller::spawn(rd.clone(), self.options.clone(), core.options().buffer(), seen.clone());
+        spawned.map_err(|err| {
+            BackendError::new(BACKEND, BackendErrorKind::Io, format!("starting the consumer's thread: {err}"))
+        })?;
         Ok(KafkaConsumer::new(rd, self.options.clone(), mode, topics, seen))
     }
 

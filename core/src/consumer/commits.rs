@@ -127,23 +127,20 @@ impl Commits {
         self.commit_news(false)
     }
 
+    /// The last processed message per shard: every delivered one, or with
+    /// manual storing the stored ones.
+    fn processed(&self) -> impl Iterator<Item = (&StreamShard, SeqNo)> {
+        let delivered =
+            self.delivered.iter().filter(|_| self.stored.is_none()).map(|(shard, last, _)| (shard, *last));
+        delivered.chain(self.stored.iter().flatten().map(|(shard, last)| (shard, *last)))
+    }
+
     fn commit_news(&mut self, automatic: bool) -> Option<CommitId> {
-        let unrequested = |(key, shard, next): &(StreamKey, ShardId, SeqNo)| {
-            self.requested.get(&(key.clone(), *shard)) != Some(next)
-        };
-        let offsets: Offsets = match &self.stored {
-            None => self
-                .delivered
-                .iter()
-                .map(|((key, shard), last, _)| (key.clone(), *shard, last.next()))
-                .filter(unrequested)
-                .collect(),
-            Some(stored) => stored
-                .iter()
-                .map(|((key, shard), last)| (key.clone(), *shard, last.next()))
-                .filter(unrequested)
-                .collect(),
-        };
+        let offsets: Offsets = self
+            .processed()
+            .map(|((key, shard), last)| (key.clone(), *shard, last.next()))
+            .filter(|(key, shard, next)| self.requested.get(&(key.clone(), *shard)) != Some(next))
+            .collect();
         (!offsets.is_empty()).then(|| self.start(offsets, automatic))
     }
 
