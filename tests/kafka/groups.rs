@@ -70,34 +70,29 @@ fn cooperative(address: &str, namespace: &str) -> Streamer {
     weir::connect(&url).expect("kafka url")
 }
 
+/// Two members of a group on a topic of as many partitions as `want` sums
+/// up to: they split them `want` ways.
+fn two_members_split(streamer: Streamer, want: &[usize]) {
+    let orders = key("orders");
+    let partitions = u32::try_from(want.iter().sum::<usize>()).expect("few partitions");
+    create_stream(&streamer, &orders, partitions);
+    let mut consumers = balanced(&streamer, &orders, 2);
+    split_check(&mut consumers, want, &streamer, &orders);
+}
+
 #[test]
 fn two_consumers_two_partitions_one_each() {
-    let address = broker!();
-    let streamer = streamer(&address, &namespace("lb22"));
-    let orders = key("orders");
-    create_stream(&streamer, &orders, 2);
-    let mut consumers = balanced(&streamer, &orders, 2);
-    split_check(&mut consumers, &[1, 1], &streamer, &orders);
+    two_members_split(streamer(&broker!(), &namespace("lb22")), &[1, 1]);
 }
 
 #[test]
 fn two_consumers_three_partitions_two_and_one() {
-    let address = broker!();
-    let streamer = streamer(&address, &namespace("lb23"));
-    let orders = key("orders");
-    create_stream(&streamer, &orders, 3);
-    let mut consumers = balanced(&streamer, &orders, 2);
-    split_check(&mut consumers, &[1, 2], &streamer, &orders);
+    two_members_split(streamer(&broker!(), &namespace("lb23")), &[1, 2]);
 }
 
 #[test]
 fn cooperative_sticky_two_consumers_three_partitions_two_and_one() {
-    let address = broker!();
-    let streamer = cooperative(&address, &namespace("coop23"));
-    let orders = key("orders");
-    create_stream(&streamer, &orders, 3);
-    let mut consumers = balanced(&streamer, &orders, 2);
-    split_check(&mut consumers, &[1, 2], &streamer, &orders);
+    two_members_split(cooperative(&broker!(), &namespace("coop23")), &[1, 2]);
 }
 
 #[test]
