@@ -2,12 +2,11 @@
 //! pre-built batches, and how many allocations that makes per message.
 
 #![allow(clippy::unwrap_used)]
-// A counting global allocator needs `unsafe`; it only forwards to `System`.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "support/counting.rs"]
+mod counting;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -16,24 +15,6 @@ use weir::{
     ConsumerGroup, ConsumerMode, ConsumerOptions, Message, MessageHeader, Payload, SeqNo, ShardId, StreamKey,
     Timestamp,
 };
-
-/// Counts every allocation, to show the hot path makes none.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const BATCH: usize = 1000;
 
@@ -77,9 +58,9 @@ fn per_message(c: &mut Criterion) {
         // Allocations of a warm round, per message (the batch itself is built beforehand).
         round(&mut state, now, batch(&key));
         let prepared = batch(&key);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = counting::allocations();
         round(&mut state, now, prepared);
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = counting::allocations() - before;
         println!("core/{mode:?}: {:.3} allocations per message", allocations as f64 / BATCH as f64);
         group.bench_function(format!("handle+poll per message ({mode:?})"), |b| {
             b.iter_batched(|| batch(&key), |messages| round(&mut state, now, messages), BatchSize::LargeInput)

@@ -32,14 +32,14 @@
 //! `WEIR_MEMORY_SETTINGS=a=b&c=d` adds librdkafka settings to the consumers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-// A counting global allocator needs `unsafe`; it only forwards to `System`.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "support/counting.rs"]
+mod counting;
+
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -62,27 +62,6 @@ const EXTRA: &str = "WEIR_MEMORY_EXTRA";
 const BOUNDED: &str =
     "queued.max.messages.kbytes=1024&fetch.max.bytes=1048576&max.partition.fetch.bytes=262144";
 
-/// Counts the bytes the Rust heap holds, and the most it held.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
 /// The peak resident set of process `pid` (`self` for this one), in KiB;
 /// `None` once it exited (an exited process has no `VmHWM`).
 fn peak_kib(pid: &str) -> Option<u64> {
@@ -104,7 +83,7 @@ fn report_self(path: &str, at: u64) {
     println!(
         "memory: {path}: peak RSS {:.1} MiB, Rust heap peak {:.1} MiB at {at} messages",
         mib(peak_kib("self").expect("VmHWM in /proc/self/status") as f64 * 1024.0),
-        mib(PEAK.load(Ordering::Relaxed) as f64)
+        mib(counting::heap_peak() as f64)
     );
 }
 
