@@ -9,13 +9,13 @@
 //!   acknowledged since its last save (seen: 1 000 messages produced and
 //!   flushed, SIGKILL within a second, restart: none left; 2 s later: all
 //!   kept), so a restart that must keep acknowledged data stops it with
-//!   SIGTERM. It never expires a dead member's session (see tests/reliability/kills.rs).
+//!   SIGTERM. It never expires a dead member's session (see tests/killed_processes/kills.rs).
 //! - tansu ([`Kind::Tansu`]), storing in an S3 bucket of a moto server
 //!   (PyPI's S3 stand-in) this test starts and keeps running across the
 //!   broker's restarts; tansu writes a batch there before it acknowledges
 //!   it. It expires dead members' sessions.
 //!
-//! Shared by the reliability crates, each including it with `#[path]`.
+//! Shared by `tests/killed_processes` and `tests/api_faults`, each including it with `#[path]`.
 
 #![allow(dead_code)] // Not every crate uses every kind of broker or stop.
 
