@@ -53,11 +53,16 @@ fn core_ops_corpus() {
     replay("core_ops", weir_fuzz_checks::core_ops);
 }
 
+#[test]
+fn file_codec_corpus() {
+    replay("file_codec", weir_fuzz_checks::file_codec);
+}
+
 /// Every target has a corpus test above, and every corpus folder a target.
 #[test]
 fn every_target_has_its_corpus() {
     let targets: Vec<&str> = weir_fuzz_checks::TARGETS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(targets, ["stdio_codec", "urls_and_keys", "core_ops"]);
+    assert_eq!(targets, ["stdio_codec", "urls_and_keys", "core_ops", "file_codec"]);
     let corpus = corpus_dir("");
     let mut folders: Vec<String> = fs::read_dir(&corpus)
         .unwrap_or_else(|err| panic!("{}: {err}", corpus.display()))
