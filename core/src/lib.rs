@@ -1,7 +1,8 @@
 //! weir-core: the sans-IO heart of weir.
 //!
 //! Types ([`StreamKey`], [`Message`], [`Timestamp`], …), options, errors, URLs,
-//! and [`ConsumerCore`], the consumer state machine every backend drives. Nothing
+//! [`ConsumerCore`], the consumer state machine every backend drives, and
+//! [`JoinCore`], which merges many consumers' messages by time. Nothing
 //! here performs I/O, reads a clock or depends on an async runtime: time is an
 //! argument, so the same inputs always give the same outputs.
 //!
@@ -33,6 +34,7 @@ pub mod consumer;
 pub mod error;
 pub mod group;
 pub mod host_id;
+pub mod join;
 pub mod key;
 pub mod message;
 pub mod options;
@@ -44,6 +46,7 @@ pub use error::{
     BackendError, BackendErrorKind, ConsumerError, OptionsError, ProducerError, StreamKeyError,
     StreamerError, TimestampError, UrlError,
 };
+pub use join::{ErrorPolicy, JoinCore, JoinError, JoinOptions, Joined, LatePolicy, SourceId};
 pub use key::{SeqNo, SeqPos, ShardId, StreamKey};
 pub use message::{Message, MessageHeader, Payload};
 pub use options::{ConsumerGroup, ConsumerMode, ConsumerOptions, ProducerOptions};

@@ -16,9 +16,13 @@ use weir_core::{
 
 mod broker;
 pub mod cases;
+mod golden;
+pub mod join;
 mod ops;
 
 pub use broker::*;
+#[allow(unused_imports)] // only the transcript suites compare with golden files
+pub use golden::golden_text;
 use ops::outcome;
 
 /// Steps one `settle`, `advance` or `deliver_all` may take before it counts as livelock.
