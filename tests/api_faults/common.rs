@@ -2,7 +2,7 @@
 
 use weir::{Runtime, StreamKey};
 
-pub(crate) use crate::support::kafka_broker as broker;
+pub use crate::support::kafka_address as broker;
 use crate::support::{kafka_namespace, KAFKA_TEST_SETTINGS};
 
 /// A namespace no other test uses: topics and groups are the test's own.

@@ -5,8 +5,9 @@
 //! leave no thread behind, counted in `/proc/self/task`.
 //!
 //! The cases run in sequence in a process of their own (this test binary,
-//! started again for one ignored test), so no other test's threads come or
-//! go while threads are counted, and the other tests run meanwhile.
+//! started again for this one test, with [`ALONE`] set), so no other test's
+//! threads come or go while threads are counted, and the other tests run
+//! meanwhile.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,11 +33,20 @@ const ALONE: &str = "WEIR_RELIABILITY_API_ALONE";
 const CASES_WITHIN: Duration = Duration::from_secs(240);
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn dead_peers_fail_clearly_in_time_and_leave_no_thread() {
-    let _address = broker!();
-    let test = "dead_peers::cases_in_a_process_of_their_own";
+    let address = broker();
+    if std::env::var_os(ALONE).is_some() {
+        // The process of its own, started below.
+        counted("broker down at connect", broker_down_at_connect);
+        counted("broker gone while streaming", broker_gone_while_streaming);
+        counted("unknown topic", || unknown_topic(&address));
+        counted("refused group", || refused_group(&address));
+        return;
+    }
+    let test = "dead_peers::dead_peers_fail_clearly_in_time_and_leave_no_thread";
     let child = Command::new(std::env::current_exe().expect("this test binary"))
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([test, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env(ALONE, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -69,17 +79,6 @@ fn finish_within(
         let _ = child.wait();
     }
     (status, stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default())
-}
-
-#[test]
-#[ignore = "run by dead_peers_fail_clearly_in_time_and_leave_no_thread, in a process of its own"]
-fn cases_in_a_process_of_their_own() {
-    assert!(std::env::var_os(ALONE).is_some(), "counts threads: must run alone (see {ALONE})");
-    let address = broker!();
-    counted("broker down at connect", broker_down_at_connect);
-    counted("broker gone while streaming", broker_gone_while_streaming);
-    counted("unknown topic", || unknown_topic(&address));
-    counted("refused group", || refused_group(&address));
 }
 
 /// Runs `case`, which drops everything it made, and checks that the
@@ -292,6 +291,6 @@ fn refused_group(address: &str) {
         let elapsed = started.elapsed();
         let case = format!("refused group, {mode:?}");
         expect_failure(&case, got, BackendErrorKind::Broker, &[&format!("{ns}{group}"), "session timeout"]);
-        assert!(elapsed <= timeout, "{case}: took {elapsed:?}");
+        assert!(elapsed <= timeout + SLACK, "{case}: took {elapsed:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! Reliability of weir's consumer API on a real Kafka-protocol broker (issue
 //! 7, items 3d and 4). Run with
-//! `scripts/kafka-broker run -- cargo test --all-features --test api_faults`.
+//! `scripts/kafka-broker run -- cargo test --all-features --test api_faults -- --include-ignored`
+//! (each test is `#[ignore]`d with that command: it needs the broker).
 //!
 //! - `dropped_futures`: on tokio, async-std, smol and without a runtime, a
 //!   consumer whose `next`, `rewind`, `seek`, `commit` and `commit_all`

@@ -3,21 +3,53 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use weir::core::consumer::Capabilities;
 use weir::{Runtime, StreamKey};
 
-/// One backend under test.
+/// One backend under test, and what its documentation promises. Every suite
+/// case asserts on every backend: where a backend lacks an operation, the
+/// case checks the documented refusal instead.
 pub trait Fixture {
     /// A streamer private to one test.
     fn streamer<R: Runtime>(&self) -> weir::Streamer<R>;
-    /// Makes `key` with `shards` shards before anything uses it.
+    /// Makes `key` with `shards` shards before anything uses it (a no-op
+    /// where [`Capabilities::shards`] fixes the count).
     fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32);
-    /// Whether the backend keeps history (rewind, seek, commits, RealTime starting at the end).
-    fn keeps_history(&self) -> bool;
+    /// The operations the backend's documentation promises. Written out by
+    /// each fixture rather than read from the backend: it is what the suite
+    /// expects, and `capabilities_are_as_documented` checks the backend
+    /// reports the same.
+    fn capabilities(&self) -> Capabilities;
+    /// What a consumer made after messages were produced gets.
+    fn history(&self) -> History;
+    /// How members of one group share the work.
+    fn groups(&self) -> Groups;
     /// Whether the backend reports its assignment once the consumer is ready
     /// (a real broker needs a moment for that, and the suite waits for it).
     fn announces_assignment(&self) -> bool {
         true
     }
+}
+
+/// What happens to messages produced before a consumer exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    /// They are stored: a RealTime consumer starts after them, and rewind,
+    /// seek and commits reach them.
+    Stored,
+    /// Nothing is stored (a pipe): the first consumer reads every message
+    /// that arrives from its creation on, earlier ones included (stdio reads
+    /// its input from the moment the first consumer exists, losing none).
+    FromFirstConsumer,
+}
+
+/// How a group's members split a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Groups {
+    /// Each shard goes to one member (the broker's group protocol).
+    ByShard,
+    /// Each message goes to one member, in turn, in arrival order.
+    RoundRobin,
 }
 
 /// The simulated broker: a fresh named broker per fixture.
@@ -47,8 +79,16 @@ impl Fixture for Sim {
         }
     }
 
-    fn keeps_history(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full("sim")
+    }
+
+    fn history(&self) -> History {
+        History::Stored
+    }
+
+    fn groups(&self) -> Groups {
+        Groups::ByShard
     }
 }
 
@@ -72,8 +112,17 @@ impl Fixture for Stdio {
 
     fn create_stream<R: Runtime>(&self, _: &weir::Streamer<R>, _: &StreamKey, _: u32) {}
 
-    fn keeps_history(&self) -> bool {
-        false
+    fn capabilities(&self) -> Capabilities {
+        // docs/stdio.md: no rewind, seek, commits or Resumable; shard 0 only.
+        Capabilities { backend: "stdio", rewind: false, seek: false, commit: false, shards: Some(1) }
+    }
+
+    fn history(&self) -> History {
+        History::FromFirstConsumer
+    }
+
+    fn groups(&self) -> Groups {
+        Groups::RoundRobin
     }
 
     fn announces_assignment(&self) -> bool {
@@ -120,12 +169,6 @@ impl Run for OnNoRuntime {
     }
 }
 
-/// The broker address for Kafka tests.
-#[cfg(feature = "kafka")]
-pub fn kafka_address() -> Option<String> {
-    crate::support::kafka_address()
-}
-
 /// A Kafka-protocol broker: every fixture gets its own namespace, so each
 /// test's topics and groups are its own.
 #[cfg(feature = "kafka")]
@@ -135,7 +178,10 @@ pub struct Kafka {
 
 #[cfg(feature = "kafka")]
 impl Kafka {
-    pub fn new(address: String) -> Self {
+    /// A namespace of its own on the test broker (`WEIR_KAFKA`); fails the
+    /// test, saying how to run it, without one.
+    pub fn new() -> Self {
+        let address = crate::support::kafka_address();
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let namespace = format!("conf-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         Self {
@@ -169,7 +215,15 @@ impl Fixture for Kafka {
         }
     }
 
-    fn keeps_history(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full("kafka")
+    }
+
+    fn history(&self) -> History {
+        History::Stored
+    }
+
+    fn groups(&self) -> Groups {
+        Groups::ByShard
     }
 }

@@ -1,6 +1,7 @@
 //! The conformance suite: one set of behaviour tests, run on every backend ×
-//! runtime pair. A backend that lacks an operation must refuse it with the
-//! documented error; the suite checks that too.
+//! runtime pair. Every case asserts something on every backend: a backend
+//! that lacks an operation must refuse it with the documented error, and the
+//! case checks that instead (see [`fixture::Fixture`]).
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,14 +10,16 @@ mod suite;
 #[path = "../support/mod.rs"]
 mod support;
 
-/// Instantiates every suite test for one backend fixture and one runtime.
+/// Instantiates every suite test for one backend fixture and one runtime,
+/// each test with the attributes given (an `#[ignore = "reason"]`, say).
 macro_rules! conformance {
-    ($module:ident, $fixture:expr, $runtime:ty, $runner:ty) => {
+    ($(#[$attr:meta])* $module:ident, $fixture:expr, $runtime:ty, $runner:ty) => {
         mod $module {
             use super::fixture::*;
             use super::suite;
 
-            conformance!(@tests $fixture, $runtime, $runner;
+            conformance!(@tests [$(#[$attr])*] $fixture, $runtime, $runner;
+                capabilities_are_as_documented,
                 next_delivers_in_order,
                 stream_yields_messages,
                 realtime_starts_at_the_end,
@@ -37,13 +40,15 @@ macro_rules! conformance {
             );
         }
     };
-    (@tests $fixture:expr, $runtime:ty, $runner:ty; $($test:ident),*) => {
-        $(
-            #[test]
-            fn $test() {
-                <$runner>::run(suite::$test::<$runtime, _>(&$fixture));
-            }
-        )*
+    (@tests $attrs:tt $fixture:expr, $runtime:ty, $runner:ty; $($test:ident),*) => {
+        $(conformance!(@test $attrs $fixture, $runtime, $runner, $test);)*
+    };
+    (@test [$(#[$attr:meta])*] $fixture:expr, $runtime:ty, $runner:ty, $test:ident) => {
+        #[test]
+        $(#[$attr])*
+        fn $test() {
+            <$runner>::run(suite::$test::<$runtime, _>(&$fixture));
+        }
     };
 }
 
@@ -56,23 +61,38 @@ conformance!(stdio_async_std, Stdio::new(), weir::AsyncStd, OnAsyncStd);
 conformance!(stdio_smol, Stdio::new(), weir::Smol, OnSmol);
 conformance!(stdio_no_runtime, Stdio::new(), weir::NoRuntime, OnNoRuntime);
 
-/// The Kafka fixture, or an early (skipping) return from the test when no
-/// broker is configured outside CI.
+// A Kafka test needs a broker: each is ignored with the command that runs
+// it (`scripts/test` runs them all), and fails saying so if asked for
+// without one.
 #[cfg(feature = "kafka")]
-macro_rules! kafka {
-    () => {
-        match kafka_address() {
-            Some(address) => Kafka::new(address),
-            None => return,
-        }
-    };
-}
-
+conformance!(
+    #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+    kafka_tokio,
+    Kafka::new(),
+    weir::Tokio,
+    OnTokio
+);
 #[cfg(feature = "kafka")]
-conformance!(kafka_tokio, kafka!(), weir::Tokio, OnTokio);
+conformance!(
+    #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+    kafka_async_std,
+    Kafka::new(),
+    weir::AsyncStd,
+    OnAsyncStd
+);
 #[cfg(feature = "kafka")]
-conformance!(kafka_async_std, kafka!(), weir::AsyncStd, OnAsyncStd);
+conformance!(
+    #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+    kafka_smol,
+    Kafka::new(),
+    weir::Smol,
+    OnSmol
+);
 #[cfg(feature = "kafka")]
-conformance!(kafka_smol, kafka!(), weir::Smol, OnSmol);
-#[cfg(feature = "kafka")]
-conformance!(kafka_no_runtime, kafka!(), weir::NoRuntime, OnNoRuntime);
+conformance!(
+    #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+    kafka_no_runtime,
+    Kafka::new(),
+    weir::NoRuntime,
+    OnNoRuntime
+);

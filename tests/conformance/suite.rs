@@ -1,5 +1,7 @@
 //! The behaviour every backend × runtime pair must show. Each test asserts
-//! which messages arrive, in which order, after which operation.
+//! which messages arrive, in which order, after which operation; where the
+//! backend lacks the operation (see [`Fixture::capabilities`]), the exact
+//! error it refuses it with, and that the consumer goes on as before.
 
 use std::future::Future;
 use std::pin::pin;
@@ -7,14 +9,19 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_core::Stream;
+use weir::core::backend::Streamer as _;
 use weir::{
     ConsumerError, ConsumerMode, ConsumerOptions, Message, OptionsError, ProducerError, ProducerOptions,
     Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError,
 };
 
-use crate::fixture::Fixture;
+use crate::fixture::{Fixture, Groups, History};
 
-use crate::support::{consumer_options as options, key};
+use crate::support::{consumer_options as options, key, within};
+
+/// How long one wait for a message, a receipt or an assignment may take: a
+/// group join on a real broker takes seconds; a loaded machine, more.
+const WAIT: Duration = Duration::from_secs(60);
 
 async fn produce<R: Runtime>(
     streamer: &weir::Streamer<R>,
@@ -23,9 +30,10 @@ async fn produce<R: Runtime>(
 ) {
     let mut producer = streamer.create_producer(ProducerOptions::default()).expect("producer");
     for payload in payloads {
-        producer.send_to(key, payload).expect("send").await.expect("stored");
+        let receipt = producer.send_to(key, payload).expect("send");
+        within::<R, _>(WAIT, "a receipt", receipt).await.expect("stored");
     }
-    producer.flush().await.expect("flush");
+    within::<R, _>(WAIT, "a flush", producer.flush()).await.expect("flush");
 }
 
 fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
@@ -34,14 +42,19 @@ fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
 
 async fn take<R: Runtime>(consumer: &mut weir::Consumer<R>, n: usize) -> Vec<Message> {
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(consumer.next().await.expect("a message"));
+    for at in 0..n {
+        let what = format!("message {} of {n}", at + 1);
+        out.push(within::<R, _>(WAIT, &what, consumer.next()).await.expect("a message"));
     }
     out
 }
 
 fn payloads(messages: &[Message]) -> Vec<String> {
     messages.iter().map(|m| m.payload.as_str().expect("utf-8").to_owned()).collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn seqs(messages: &[Message]) -> Vec<u64> {
@@ -64,7 +77,7 @@ async fn ready_consumer<R: Runtime, F: Fixture>(
     options: ConsumerOptions,
 ) -> weir::Consumer<R> {
     let mut consumer = streamer.create_consumer(streams, options).expect("consumer");
-    std::future::poll_fn(|cx| {
+    let ready = std::future::poll_fn(|cx| {
         let mut next = consumer.next();
         assert!(std::pin::Pin::new(&mut next).poll(cx).is_pending(), "nothing was produced yet");
         drop(next);
@@ -73,9 +86,19 @@ async fn ready_consumer<R: Runtime, F: Fixture>(
         } else {
             Poll::Pending
         }
-    })
-    .await;
+    });
+    within::<R, _>(WAIT, "the consumer's assignment", ready).await;
     consumer
+}
+
+/// The error a backend without `operation` refuses it with.
+fn unsupported<F: Fixture>(fx: &F, operation: &'static str) -> ConsumerError {
+    ConsumerError::Unsupported { backend: fx.capabilities().backend, operation }
+}
+
+pub async fn capabilities_are_as_documented<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    assert_eq!(streamer.backend().capabilities(), fx.capabilities());
 }
 
 pub async fn next_delivers_in_order<R: Runtime, F: Fixture>(fx: &F) {
@@ -108,19 +131,27 @@ pub async fn stream_yields_messages<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 pub async fn realtime_starts_at_the_end<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
-    }
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     produce(&streamer, &orders, numbered(0..3)).await;
-    let mut consumer =
-        ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
-            .await;
-    produce(&streamer, &orders, numbered(3..5)).await;
-    let got = take(&mut consumer, 2).await;
-    assert_eq!(payloads(&got), ["m3", "m4"]);
-    assert_eq!(seqs(&got), [3, 4]);
+    let realtime = options(ConsumerMode::RealTime, None);
+    match fx.history() {
+        History::Stored => {
+            let mut consumer = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), realtime).await;
+            produce(&streamer, &orders, numbered(3..5)).await;
+            let got = take(&mut consumer, 2).await;
+            assert_eq!(payloads(&got), ["m3", "m4"]);
+            assert_eq!(seqs(&got), [3, 4]);
+        }
+        History::FromFirstConsumer => {
+            // The first consumer reads what was written before it existed too.
+            let mut consumer = streamer.create_consumer(std::slice::from_ref(&orders), realtime).unwrap();
+            produce(&streamer, &orders, numbered(3..5)).await;
+            let got = take(&mut consumer, 5).await;
+            assert_eq!(payloads(&got), numbered(0..5).collect::<Vec<_>>());
+            assert_eq!(seqs(&got), [0, 1, 2, 3, 4]);
+        }
+    }
 }
 
 pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
@@ -129,9 +160,13 @@ pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
     let mut consumer =
         ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
             .await;
-    if !fx.keeps_history() {
-        let err = consumer.rewind(SeqPos::Beginning).await.unwrap_err();
-        assert!(matches!(err, ConsumerError::Unsupported { operation: "rewind", .. }), "{err}");
+    if !fx.capabilities().rewind {
+        assert_eq!(consumer.rewind(SeqPos::Beginning).await, Err(unsupported(fx, "rewind")));
+        // The refusal changed nothing: the consumer reads on.
+        produce(&streamer, &orders, numbered(0..5)).await;
+        let got = take(&mut consumer, 5).await;
+        assert_eq!(payloads(&got), numbered(0..5).collect::<Vec<_>>());
+        assert_eq!(seqs(&got), [0, 1, 2, 3, 4]);
         return;
     }
     produce(&streamer, &orders, numbered(0..5)).await;
@@ -142,11 +177,19 @@ pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 pub async fn rewind_at_and_end<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
-    }
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
+    if !fx.capabilities().rewind {
+        let mut consumer = streamer
+            .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .unwrap();
+        assert_eq!(consumer.rewind(SeqPos::At(SeqNo(3))).await, Err(unsupported(fx, "rewind")));
+        assert_eq!(consumer.rewind(SeqPos::End).await, Err(unsupported(fx, "rewind")));
+        produce(&streamer, &orders, numbered(0..3)).await;
+        let got = take(&mut consumer, 3).await;
+        assert_eq!((payloads(&got), seqs(&got)), (numbered(0..3).collect::<Vec<_>>(), vec![0, 1, 2]));
+        return;
+    }
     produce(&streamer, &orders, numbered(0..6)).await;
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
@@ -167,9 +210,10 @@ pub async fn seek_delivers_from_timestamp<R: Runtime, F: Fixture>(fx: &F) {
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
     let base = crate::support::recent_base();
-    if !fx.keeps_history() {
-        let err = consumer.seek(base).await.unwrap_err();
-        assert!(matches!(err, ConsumerError::Unsupported { operation: "seek", .. }), "{err}");
+    if !fx.capabilities().seek {
+        assert_eq!(consumer.seek(base).await, Err(unsupported(fx, "seek")));
+        produce(&streamer, &orders, numbered(0..2)).await;
+        assert_eq!(payloads(&take(&mut consumer, 2).await), ["m0", "m1"]);
         return;
     }
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
@@ -184,9 +228,44 @@ pub async fn seek_delivers_from_timestamp<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 pub async fn assign_is_additive_and_deferred<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
+    match fx.capabilities().shards {
+        Some(count) if count < 2 || !fx.capabilities().rewind => {
+            one_shard_assignment::<R, F>(fx, count).await
+        }
+        _ => shards_assigned_at_the_next_rewind::<R, F>(fx).await,
     }
+}
+
+/// A backend with `count` shards per stream and no rewind: shards past the
+/// count are refused by name, the others come and go, and messages keep
+/// coming from shard 0.
+async fn one_shard_assignment<R: Runtime, F: Fixture>(fx: &F, count: u32) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let mut consumer = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+        .unwrap();
+    assert_eq!(
+        consumer.assign(orders.clone(), ShardId(count)),
+        Err(ConsumerError::NoSuchShard {
+            key: orders.clone(),
+            shard: ShardId(count),
+            backend: fx.capabilities().backend
+        })
+    );
+    assert_eq!(consumer.assign(orders.clone(), ShardId(0)), Ok(()));
+    assert_eq!(consumer.unassign(orders.clone(), ShardId(0)), Ok(()));
+    assert_eq!(
+        consumer.unassign(orders.clone(), ShardId(0)),
+        Err(ConsumerError::NotAssigned { key: orders.clone(), shard: ShardId(0) })
+    );
+    produce(&streamer, &orders, numbered(0..3)).await;
+    let got = take(&mut consumer, 3).await;
+    assert!(got.iter().all(|m| m.shard() == ShardId(0)), "{got:?}");
+    assert_eq!(seqs(&got), [0, 1, 2]);
+}
+
+async fn shards_assigned_at_the_next_rewind<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders.split");
     fx.create_stream(&streamer, &orders, 2);
@@ -237,19 +316,24 @@ pub async fn commit_refused_in_realtime<R: Runtime, F: Fixture>(fx: &F) {
             .await;
     produce(&streamer, &orders, numbered(0..1)).await;
     let message = consumer.next().await.unwrap();
-    let err = consumer.commit(&message.header).await.unwrap_err();
-    let refused = matches!(err, ConsumerError::CommitRefused { mode: ConsumerMode::RealTime })
-        || matches!(err, ConsumerError::Unsupported { operation: "commit", .. });
-    assert!(refused, "{err}");
+    let refused = if fx.capabilities().commit {
+        ConsumerError::CommitRefused { mode: ConsumerMode::RealTime }
+    } else {
+        unsupported(fx, "commit")
+    };
+    assert_eq!(consumer.commit(&message.header).await, Err(refused.clone()));
+    assert_eq!(consumer.commit_all().await, Err(refused));
 }
 
 pub async fn resumable_resumes_after_commit<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let resumable = options(ConsumerMode::Resumable, Some("resume-test"));
-    if !fx.keeps_history() {
-        let err = streamer.create_consumer(&[orders], resumable).err().expect("refused");
-        assert!(matches!(err, StreamerError::Options(OptionsError::Unsupported { .. })), "{err}");
+    if !fx.capabilities().commit {
+        let err = streamer.create_consumer(&[orders], resumable).err();
+        let backend = fx.capabilities().backend;
+        let what = "Resumable mode".to_owned();
+        assert_eq!(err, Some(StreamerError::Options(OptionsError::Unsupported { backend, what })));
         return;
     }
     let mut first = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), resumable.clone()).await;
@@ -264,11 +348,18 @@ pub async fn resumable_resumes_after_commit<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 pub async fn commit_all_resumes_after_last_delivered<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
-    }
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
+    if !fx.capabilities().commit {
+        let mut consumer = streamer
+            .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .unwrap();
+        produce(&streamer, &orders, numbered(0..6)).await;
+        take(&mut consumer, 4).await;
+        assert_eq!(consumer.commit_all().await, Err(unsupported(fx, "commit")));
+        assert_eq!(payloads(&take(&mut consumer, 2).await), ["m4", "m5"]);
+        return;
+    }
     let resumable = options(ConsumerMode::Resumable, Some("commit-all-test"));
     let mut first = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), resumable.clone()).await;
     produce(&streamer, &orders, numbered(0..6)).await;
@@ -280,11 +371,19 @@ pub async fn commit_all_resumes_after_last_delivered<R: Runtime, F: Fixture>(fx:
 }
 
 pub async fn commit_all_covers_only_stored_messages<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
-    }
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
+    if !fx.capabilities().commit {
+        let mut consumer = streamer
+            .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .unwrap();
+        produce(&streamer, &orders, numbered(0..4)).await;
+        let got = take(&mut consumer, 2).await;
+        assert_eq!(consumer.store_offset(&got[1].header), Err(unsupported(fx, "commit")));
+        assert_eq!(consumer.commit_all().await, Err(unsupported(fx, "commit")));
+        assert_eq!(payloads(&take(&mut consumer, 2).await), ["m2", "m3"]);
+        return;
+    }
     let mut manual = options(ConsumerMode::Resumable, Some("store-test"));
     manual.set_auto_store(false).set_auto_commit(None);
     let mut first = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), manual.clone()).await;
@@ -307,9 +406,28 @@ pub async fn load_balanced_needs_group<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
+    match fx.groups() {
+        Groups::ByShard => load_balanced_by_shard::<R, F>(fx).await,
+        Groups::RoundRobin => load_balanced_round_robin::<R, F>(fx).await,
     }
+}
+
+/// Members share a stream message by message, in turn, in the order they
+/// joined; each message keeps its seq.
+async fn load_balanced_round_robin<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders");
+    let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
+    let mut a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;
+    let mut b = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced).await;
+    produce(&streamer, &orders, numbered(0..8)).await;
+    let from_a = take(&mut a, 4).await;
+    let from_b = take(&mut b, 4).await;
+    assert_eq!((payloads(&from_a), seqs(&from_a)), (strings(&["m0", "m2", "m4", "m6"]), vec![0, 2, 4, 6]));
+    assert_eq!((payloads(&from_b), seqs(&from_b)), (strings(&["m1", "m3", "m5", "m7"]), vec![1, 3, 5, 7]));
+}
+
+async fn load_balanced_by_shard<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders.split");
     fx.create_stream(&streamer, &orders, 2);
@@ -353,12 +471,25 @@ pub async fn dropped_next_loses_nothing<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 pub async fn dropped_seek_leaves_consumer_usable<R: Runtime, F: Fixture>(fx: &F) {
-    if !fx.keeps_history() {
-        return;
-    }
     let streamer = fx.streamer::<R>();
     let orders = key("orders");
     let base = crate::support::recent_base();
+    if !fx.capabilities().seek {
+        let mut consumer = streamer
+            .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
+            .unwrap();
+        {
+            let mut seek = pin!(consumer.seek(base));
+            let polled = seek.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert_eq!(polled, Poll::Ready(Err(unsupported(fx, "seek"))));
+        }
+        {
+            let _seek = consumer.seek(base);
+        }
+        produce(&streamer, &orders, numbered(0..2)).await;
+        assert_eq!(payloads(&take(&mut consumer, 2).await), ["m0", "m1"]);
+        return;
+    }
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
     for i in 0..6u64 {
         let _receipt = producer
@@ -393,9 +524,8 @@ pub async fn producer_receipts_and_errors<R: Runtime, F: Fixture>(fx: &F) {
     let first = producer.send("a").unwrap().await.unwrap();
     let second = producer.send("b").unwrap().await.unwrap();
     assert_eq!((&first.stream_key, &second.stream_key), (&orders, &orders));
-    if fx.keeps_history() {
-        assert_eq!((first.seq, second.seq), (SeqNo(0), SeqNo(1)));
-    }
+    assert_eq!((first.shard, second.shard), (ShardId(0), ShardId(0)));
+    assert_eq!((first.seq, second.seq), (SeqNo(0), SeqNo(1)), "a new stream numbers from 0");
     producer.end().await.unwrap();
     assert!(matches!(producer.send("c"), Err(ProducerError::Ended)));
 }

@@ -12,8 +12,9 @@ use crate::common::{
 };
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn an_idle_consumer_holds_fetching_and_resumes_without_loss_or_duplicates() {
-    let address = broker!();
+    let address = broker();
     let streamer = streamer(&address, &namespace("hold"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);
@@ -42,11 +43,12 @@ fn sized(i: usize, size: usize) -> String {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn payloads_of_every_size_arrive_whole_and_in_order() {
     // The poll thread copies small payloads into buffers shared by a run of
     // messages and gives larger ones a buffer each: sizes on both sides of
     // each limit, empty ones, and runs that fill several shared buffers.
-    let address = broker!();
+    let address = broker();
     let streamer = streamer(&address, &namespace("sizes"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);

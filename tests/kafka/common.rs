@@ -3,14 +3,15 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use weir::{Message, NoRuntime, ProducerOptions, StreamKey, Timestamp};
 
 pub type Consumer = weir::Consumer<NoRuntime>;
 pub type Streamer = weir::Streamer<NoRuntime>;
 
-pub(crate) use crate::support::kafka_broker as broker;
-use crate::support::{kafka_namespace, KAFKA_TEST_SETTINGS};
+pub use crate::support::kafka_address as broker;
+use crate::support::{kafka_namespace, within, KAFKA_TEST_SETTINGS};
 
 /// A namespace no other test uses: topics and groups are the test's own.
 pub fn namespace(test: &str) -> String {
@@ -59,8 +60,19 @@ pub fn names(range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|i| format!("m{i}")).collect()
 }
 
+/// How long [`take`] waits for one message: a group join or a rebalance on
+/// the test broker takes seconds; a loaded machine, more.
+pub const MESSAGE_WITHIN: Duration = Duration::from_secs(60);
+
+/// The next `n` messages, failing the test if one does not come within
+/// [`MESSAGE_WITHIN`] (a bug that stops delivery fails instead of hanging).
 pub fn take(consumer: &mut Consumer, n: usize) -> Vec<Message> {
-    (0..n).map(|_| consumer.next_blocking().expect("a message")).collect()
+    (0..n)
+        .map(|at| {
+            let what = format!("message {} of {n}", at + 1);
+            weir::block_on(within::<NoRuntime, _>(MESSAGE_WITHIN, &what, consumer.next())).expect("a message")
+        })
+        .collect()
 }
 
 pub fn payloads(messages: &[Message]) -> Vec<String> {

@@ -81,28 +81,33 @@ fn two_members_split(streamer: Streamer, want: &[usize]) {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn two_consumers_two_partitions_one_each() {
-    two_members_split(streamer(&broker!(), &namespace("lb22")), &[1, 1]);
+    two_members_split(streamer(&broker(), &namespace("lb22")), &[1, 1]);
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn two_consumers_three_partitions_two_and_one() {
-    two_members_split(streamer(&broker!(), &namespace("lb23")), &[1, 2]);
+    two_members_split(streamer(&broker(), &namespace("lb23")), &[1, 2]);
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn cooperative_sticky_two_consumers_three_partitions_two_and_one() {
-    two_members_split(cooperative(&broker!(), &namespace("coop23")), &[1, 2]);
+    two_members_split(cooperative(&broker(), &namespace("coop23")), &[1, 2]);
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn one_partition_three_consumers_standby_takes_over() {
-    standby_takes_over(streamer(&broker!(), &namespace("standby")));
+    standby_takes_over(streamer(&broker(), &namespace("standby")));
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn cooperative_sticky_standby_takes_over() {
-    standby_takes_over(cooperative(&broker!(), &namespace("coopstandby")));
+    standby_takes_over(cooperative(&broker(), &namespace("coopstandby")));
 }
 
 fn standby_takes_over(streamer: Streamer) {
@@ -130,8 +135,9 @@ fn standby_takes_over(streamer: Streamer) {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn resumable_restart_resumes_after_the_last_commit() {
-    let address = broker!();
+    let address = broker();
     let streamer = streamer(&address, &namespace("resume"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);
@@ -150,8 +156,9 @@ fn resumable_restart_resumes_after_the_last_commit() {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn resumable_auto_commit_is_the_cores() {
-    let address = broker!();
+    let address = broker();
     let streamer = streamer(&address, &namespace("autocommit"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);
@@ -170,8 +177,9 @@ fn resumable_auto_commit_is_the_cores() {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn manual_store_commits_only_stored_messages() {
-    let address = broker!();
+    let address = broker();
     let streamer = streamer(&address, &namespace("store"));
     let orders = key("orders");
     create_stream(&streamer, &orders, 1);

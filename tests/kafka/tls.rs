@@ -69,8 +69,9 @@ impl Drop for TlsFront {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn messages_travel_over_tls_from_producer_to_consumer() {
-    let address = broker!();
+    let address = broker();
     let front = TlsFront::start(&address, "roundtrip");
     let namespace = namespace("tls");
     let streamer: Streamer =
@@ -108,16 +109,18 @@ fn assert_connect_error(url: &str, address: &str, why: &str) {
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_client_that_does_not_trust_the_certificate_fails_instead_of_waiting() {
-    let address = broker!();
+    let address = broker();
     let front = TlsFront::start(&address, "wrong-ca");
     let url = format!("{}&connect.timeout.ms=3000", front.url(&namespace("tls-wrong-ca"), "other-ca.pem"));
     assert_connect_error(&url, &front.address, "certificate verify failed");
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_plaintext_client_at_the_tls_port_fails_instead_of_waiting() {
-    let address = broker!();
+    let address = broker();
     let front = TlsFront::start(&address, "plaintext");
     let url = format!("{}&connect.timeout.ms=3000", url(&front.address, &namespace("tls-plain")));
     // librdkafka tells nothing more than "1/1 brokers are down" here.

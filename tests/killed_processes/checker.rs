@@ -119,6 +119,27 @@ pub fn check(produced: u64, runs: &[&Run], order: Order) -> Totals {
     Totals { consumed, redelivered: consumed - produced }
 }
 
+/// Each time `run` went back within a shard (it rejoined its group and
+/// resumed from the group's commit), it went back no further than
+/// `committed`, the resume points the group had committed before: a
+/// consumer that restarted a shard from an older place (its beginning, say)
+/// re-delivers what was marked processed.
+pub fn assert_rewinds_not_before(run: &Run, committed: &BTreeMap<u32, u64>) {
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    for (at, r) in run.records.iter().enumerate() {
+        if let (Some(&prev), Some(&floor)) = (last.get(&r.shard), committed.get(&r.shard)) {
+            assert!(
+                r.seq > prev || r.seq >= floor,
+                "{}: line {at}: shard {} went back from seq {prev} to {}, before its commit at {floor}",
+                run.name,
+                r.shard,
+                r.seq
+            );
+        }
+        last.insert(r.shard, r.seq);
+    }
+}
+
 /// Counts the distinct numbers in `lines` as they come, for "wait until
 /// everything was printed" (a closure over this sees each line once).
 pub struct Coverage {

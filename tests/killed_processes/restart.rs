@@ -11,8 +11,8 @@
 //!
 //! - tansu, storing in S3 (moto): every scenario, in the test command.
 //! - noida-db 0.2.3, with its data directory: the SIGTERM outage past the
-//!   session as a dynamic member, run by `scripts/reliability` (which sets
-//!   `WEIR_RELIABILITY_FULL`) only; the brief one is ignored since it failed
+//!   session as a dynamic member, in the test command; the brief one is
+//!   in `known_broker_faults`, not run by the test command, since it failed
 //!   there too (2026-11-25, 100k: 26 560 lines after 160 s, the group
 //!   `PreparingRebalance` with two members). It forgets a group's members
 //!   when it restarts (seen with a raw-protocol client: after a SIGTERM restart the
@@ -29,14 +29,15 @@
 //!   the consumer's librdkafka sits in join state `wait-sync`, generation 1,
 //!   with no request outstanding (read with gdb from a stalled process), and
 //!   fetches nothing; and a SIGKILL loses what it acknowledged in its last
-//!   second. Those are written below and ignored.
+//!   second. Those are in `known_broker_faults`, ignored.
 
 use std::time::{Duration, Instant};
 
 use crate::broker::{Broker, Kind, Stop};
-use crate::checker::{check, Coverage, Order, Run};
+use crate::checker::{assert_rewinds_not_before, check, Coverage, Order, Run};
 use crate::committed::GroupView;
 use crate::load::Load;
+use crate::moments::Moment;
 use crate::printer::Printer;
 use crate::{messages, report, step_limit, Summary};
 
@@ -62,90 +63,88 @@ enum Outage {
 /// `session.timeout.ms` of the test URLs, and some.
 const PAST_THE_SESSION: Duration = Duration::from_secs(8);
 
-/// Whether the broker-restart scenarios run (see the module doc).
-fn full_run() -> bool {
-    let full = std::env::var_os("WEIR_RELIABILITY_FULL").is_some();
-    if !full {
-        eprintln!("skipped: run by scripts/reliability (WEIR_RELIABILITY_FULL)");
-    }
-    full
-}
-
 #[test]
-#[ignore = "noida-db 0.2.3 can keep a stale member after a brief restart and wait for it for good (see the module doc); tansu_restart_mid_stream_loses_nothing runs it"]
-fn broker_restart_mid_stream_loses_nothing() {
-    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Dynamic, Outage::Brief);
-}
-
-#[test]
+#[ignore = "starts brokers of its own, installed into build/ from PyPI: cargo test --all-features -- --include-ignored"]
 fn broker_down_past_the_session_loses_nothing() {
-    if !full_run() {
-        return;
-    }
     broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Dynamic, Outage::PastTheSession);
 }
 
 #[test]
-#[ignore = "a static member stalls in librdkafka's wait-sync after a noida-db 0.2.3 restart (see the module doc)"]
-fn broker_restart_with_a_static_member_loses_nothing() {
-    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Static, Outage::Brief);
-}
-
-/// The same with the broker SIGKILLed. Kafka keeps what it acknowledged
-/// through a crash; this broker keeps only what it saved, about a second
-/// after each write (see `broker`), so whether this passes depends on
-/// timing, not on the consumer.
-#[test]
-#[ignore = "noida-db 0.2.3 loses what it acknowledged in the last second or so when SIGKILLed"]
-fn broker_crash_mid_stream_loses_nothing() {
-    broker_restarted_mid_stream(Kind::NoidaDb, Stop::Kill, Membership::Static, Outage::Brief);
-}
-
-#[test]
+#[ignore = "starts brokers of its own, installed into build/ from PyPI: cargo test --all-features -- --include-ignored"]
 fn tansu_restart_mid_stream_loses_nothing() {
     broker_restarted_mid_stream(Kind::Tansu, Stop::Term, Membership::Dynamic, Outage::Brief);
 }
 
 #[test]
+#[ignore = "starts brokers of its own, installed into build/ from PyPI: cargo test --all-features -- --include-ignored"]
 fn tansu_down_past_the_session_loses_nothing() {
     broker_restarted_mid_stream(Kind::Tansu, Stop::Term, Membership::Dynamic, Outage::PastTheSession);
 }
 
 #[test]
+#[ignore = "starts brokers of its own, installed into build/ from PyPI: cargo test --all-features -- --include-ignored"]
 fn tansu_crash_mid_stream_loses_nothing() {
     broker_restarted_mid_stream(Kind::Tansu, Stop::Kill, Membership::Dynamic, Outage::Brief);
 }
 
 #[test]
+#[ignore = "starts brokers of its own, installed into build/ from PyPI: cargo test --all-features -- --include-ignored"]
 fn tansu_restart_with_a_static_member_loses_nothing() {
     broker_restarted_mid_stream(Kind::Tansu, Stop::Term, Membership::Static, Outage::Brief);
 }
 
-fn broker_restarted_mid_stream(kind: Kind, how: Stop, membership: Membership, outage: Outage) {
-    // Kafka tests run when a broker of the kind is asked for; this one starts its own.
-    let asked = match kind {
-        Kind::NoidaDb => crate::support::kafka_address(),
-        Kind::Tansu => crate::support::session_broker_address(),
-    };
-    if asked.is_none() {
-        return;
+/// The scenarios that fail on noida-db 0.2.3 for the broker's reasons (see
+/// the module doc; each passes on tansu above). `scripts/test` skips this
+/// module (`--skip known_broker_faults`); `scripts/reliability
+/// --known-broker-faults` runs it.
+mod known_broker_faults {
+    use super::*;
+
+    #[test]
+    #[ignore = "noida-db 0.2.3 can keep a stale member after a brief restart and wait for it for good (see the module doc); tansu_restart_mid_stream_loses_nothing runs it"]
+    fn broker_restart_mid_stream_loses_nothing() {
+        broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Dynamic, Outage::Brief);
     }
+
+    #[test]
+    #[ignore = "a static member stalls in librdkafka's wait-sync after a noida-db 0.2.3 restart (see the module doc)"]
+    fn broker_restart_with_a_static_member_loses_nothing() {
+        broker_restarted_mid_stream(Kind::NoidaDb, Stop::Term, Membership::Static, Outage::Brief);
+    }
+
+    /// The same with the broker SIGKILLed. Kafka keeps what it acknowledged
+    /// through a crash; this broker keeps only what it saved, about a second
+    /// after each write (see `broker`), so whether this passes depends on
+    /// timing, not on the consumer.
+    #[test]
+    #[ignore = "noida-db 0.2.3 loses what it acknowledged in the last second or so when SIGKILLed"]
+    fn broker_crash_mid_stream_loses_nothing() {
+        broker_restarted_mid_stream(Kind::NoidaDb, Stop::Kill, Membership::Static, Outage::Brief);
+    }
+}
+
+fn broker_restarted_mid_stream(kind: Kind, how: Stop, membership: Membership, outage: Outage) {
     let started = Instant::now();
     let (produced, shards) = (messages(), 2);
-    let half = produced / 2;
+    // Most messages before the outage (room for the held consumer to reach a
+    // commit the broker shows), the rest only after it.
+    let before = produced * 3 / 4;
     let mut broker = Broker::start(kind);
     let load = Load::new(&broker.address(), "restart", "orders", shards);
-    load.produce(0..half);
+    load.produce(0..before);
     let mut url = load.consume_url();
     if membership == Membership::Static {
         url.push_str("&group.instance.id=bouncer");
     }
     let args = ["consume", &url, "--mode", "resumable", "--group", "bounce", "--format", "line"];
 
-    // Held mid-stream: its stdout full, part of the first half printed.
-    let hold = usize::try_from(half / 2).expect("fits");
-    let consumer = Printer::spawn("consumer", &args, hold);
-    consumer.wait_for_lines(hold, step_limit());
+    let view = GroupView::new(&broker.address(), &load.group("bounce"), &load.topic(), shards);
+
+    // Held mid-stream right after a commit the broker shows: its stdout
+    // full, an eighth of the messages printed.
+    let consumer = Printer::spawn("consumer", &args, 0);
+    Moment::Held.reach(&consumer, &view, usize::try_from(produced / 8).expect("fits"), before);
+    let committed = view.committed();
     // Once the broker is down, the consumer runs on: it prints what it
     // holds, tries to commit it, then finds no broker to fetch from.
     broker.stop(how);
@@ -155,20 +154,21 @@ fn broker_restarted_mid_stream(kind: Kind, how: Stop, membership: Membership, ou
         std::thread::sleep(PAST_THE_SESSION);
     }
     broker.start_again();
-    load.produce(half..produced);
+    load.produce(before..produced);
 
     let mut coverage = Coverage::new(produced, &[]);
     let covered =
         consumer.try_wait_until("every message was printed", step_limit(), |l| coverage.complete(l));
     if let Err(failure) = covered {
-        let view = GroupView::new(&broker.address(), &load.group("bounce"), &load.topic(), shards);
         panic!("{failure}\nthe broker's view: {}, committed {:?}", view.describe(), view.committed());
     }
     let run = Run::new("consumer", &consumer.kill());
     // When the new broker process has lost the group's membership, the
     // consumer rejoins and resumes each shard from its last commit,
-    // re-delivering what it printed since (at-least-once), skipping nothing.
+    // re-delivering what it printed since (at-least-once), skipping nothing,
+    // and never from before the commit the broker showed before it stopped.
     let totals = check(produced, &[&run], Order::RewindsAllowed);
+    assert_rewinds_not_before(&run, &committed);
     report(&Summary {
         scenario: &format!(
             "{}{}",

@@ -110,9 +110,10 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
 }
 
 /// The broker address for Kafka tests: `WEIR_KAFKA` (set by
-/// `scripts/kafka-broker run -- …`). Unset, the tests fail under CI and are
-/// skipped (with a note) elsewhere.
-pub fn kafka_address() -> Option<String> {
+/// `scripts/kafka-broker run -- …`). Kafka tests are `#[ignore]`d with the
+/// command that runs them; asked for without a broker, they fail saying so
+/// instead of passing having checked nothing.
+pub fn kafka_address() -> String {
     broker_address("WEIR_KAFKA", "scripts/kafka-broker run")
 }
 
@@ -120,22 +121,42 @@ pub fn kafka_address() -> Option<String> {
 /// member's session (`session.timeout.ms`) and holds an empty fetch for
 /// `fetch.wait.max.ms`, as Kafka does and noida-db 0.2.3 does not:
 /// `WEIR_KAFKA_SESSIONS` (set by `scripts/kafka-broker run --tansu -- …`).
-/// Unset, like [`kafka_address`].
-pub fn session_broker_address() -> Option<String> {
+/// Unset, the test fails like [`kafka_address`].
+pub fn session_broker_address() -> String {
     broker_address("WEIR_KAFKA_SESSIONS", "scripts/kafka-broker run --tansu")
 }
 
-fn broker_address(variable: &str, script: &str) -> Option<String> {
+fn broker_address(variable: &str, script: &str) -> String {
     match std::env::var(variable) {
-        Ok(address) if !address.is_empty() => Some(address),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("{variable} is unset under CI: run the tests through {script} -- …")
-        }
-        _ => {
-            eprintln!("skipped: {variable} is unset (start a broker with {script} -- cargo test)");
-            None
-        }
+        Ok(address) if !address.is_empty() => address,
+        _ => panic!(
+            "{variable} is unset: this test needs a broker. Run it through \
+             `{script} -- cargo test --all-features -- --include-ignored`, or run `scripts/test`"
+        ),
     }
+}
+
+/// Awaits `future` on runtime `R`, failing the test if it is not done
+/// within `limit`: a bug that stops delivery fails, naming `what` was
+/// awaited, instead of hanging the test run.
+pub async fn within<R: weir::Runtime, F: std::future::Future>(
+    limit: Duration,
+    what: &str,
+    future: F,
+) -> F::Output {
+    use std::future::Future as _;
+    let mut future = std::pin::pin!(future);
+    let mut timer = std::pin::pin!(R::timer(Instant::now() + limit));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(cx) {
+            return std::task::Poll::Ready(out);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            panic!("waited {limit:?} for {what}");
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// A whole second an hour ago: a base for tests that produce messages at
@@ -162,16 +183,3 @@ pub fn kafka_namespace(prefix: &str, test: &str) -> String {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}-{test}-{}-{n}-", std::process::id())
 }
-
-/// The shared broker (`WEIR_KAFKA`), or an early return that skips the test outside CI.
-#[allow(unused_macros)] // Not every test crate talks to Kafka.
-macro_rules! kafka_broker {
-    () => {
-        match $crate::support::kafka_address() {
-            Some(address) => address,
-            None => return,
-        }
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use kafka_broker;
