@@ -11,8 +11,8 @@ use std::time::Duration;
 use harness::{golden_text, ts, Broker, Knobs, World};
 use weir_core::{Capabilities, ConsumerCore, ConsumerGroup, ConsumerMode, ConsumerOptions, SeqNo, SeqPos};
 
-const STDIO: Capabilities =
-    Capabilities { backend: "stdio", rewind: false, seek: false, commit: false, shards: Some(1) };
+/// What stdio consumers can do: the backend's own constant.
+const STDIO: Capabilities = weir_stdio::CAPABILITIES;
 
 fn full() -> Capabilities {
     Capabilities::full("model")

@@ -65,35 +65,35 @@ fn dropped_futures_lose_nothing<R: Runtime, O: On>(address: &str, blocking: bool
     let started = Instant::now();
     let tally = O::run(chaos::run::<R>(loaded, &group, &mut rng, tag.clone(), blocking));
     eprintln!("{tag}: {tally:?} in {:.1} s", started.elapsed().as_secs_f64());
-    // The run must have exercised what it checks.
+    // The run must have exercised what it checks: each kind of dropped future.
     let exercised = tally.dropped_next > 0 && tally.dropped_commits > 0 && tally.dropped_repositionings > 0;
     assert!(exercised, "{tag}: too little was dropped to check anything: {tally:?}");
-    assert!(
-        tally.dropped_repositionings > 0 || loaded.total < 5_000,
-        "{tag}: no repositioning dropped: {tally:?}"
-    );
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn on_tokio() {
-    let address = crate::common::broker!();
+    let address = crate::common::broker();
     dropped_futures_lose_nothing::<weir::Tokio, OnTokio>(&address, false);
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn on_async_std() {
-    let address = crate::common::broker!();
+    let address = crate::common::broker();
     dropped_futures_lose_nothing::<weir::AsyncStd, OnAsyncStd>(&address, false);
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn on_smol() {
-    let address = crate::common::broker!();
+    let address = crate::common::broker();
     dropped_futures_lose_nothing::<weir::Smol, OnSmol>(&address, false);
 }
 
 #[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn without_a_runtime() {
-    let address = crate::common::broker!();
+    let address = crate::common::broker();
     dropped_futures_lose_nothing::<weir::NoRuntime, OnNoRuntime>(&address, true);
 }

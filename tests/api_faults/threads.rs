@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 /// The threads of this process now, by name (`comm`).
 pub fn names() -> Vec<String> {
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else { return Vec::new() };
-    tasks
+    tasks()
         .filter_map(Result::ok)
         .map(|task| {
             fs::read_to_string(task.path().join("comm"))
@@ -20,7 +19,14 @@ pub fn names() -> Vec<String> {
 
 /// How many threads this process has now.
 pub fn count() -> usize {
-    fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+    tasks().count()
+}
+
+/// The entries of `/proc/self/task`. Unreadable, the test fails: counting
+/// nothing there would pass "no thread left" without checking it.
+fn tasks() -> fs::ReadDir {
+    fs::read_dir("/proc/self/task")
+        .unwrap_or_else(|err| panic!("cannot count threads: /proc/self/task is unreadable ({err})"))
 }
 
 /// Waits, up to `limit`, until the process has no more than `baseline`

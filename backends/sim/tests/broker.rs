@@ -95,8 +95,11 @@ fn a_non_owner_cannot_commit() {
     b.sync(&g, first);
     let refused = b.commit(&g, Some(first), [(shard(&t, 1), SeqNo(1))]);
     assert!(matches!(refused, Err(CommitRejected::NotOwner { .. })), "{refused:?}");
+    assert_eq!(b.committed(&g, &shard(&t, 1)), None, "the refused commit stored nothing");
     assert!(b.commit(&g, Some(second), [(shard(&t, 1), SeqNo(1))]).is_ok());
+    assert_eq!(b.committed(&g, &shard(&t, 1)), Some(SeqNo(1)), "the owner's commit is stored");
     assert!(b.commit(&g, None, [(shard(&t, 1), SeqNo(0))]).is_ok(), "manual assignments commit unchecked");
+    assert_eq!(b.committed(&g, &shard(&t, 1)), Some(SeqNo(0)), "a manual commit moves the offset, back too");
 }
 
 #[test]
