@@ -4,11 +4,11 @@
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use weir_core::backend::{BlockingJob, ConsumerBackend, ProducerBackend, Receipt, Streamer};
+use weir_core::backend::{BlockingJob, ConsumerBackend, Lookup, ProducerBackend, Receipt, Streamer};
 use weir_core::consumer::Capabilities;
 use weir_core::{
-    Command, ConsumerCore, Payload, ProducerError, ProducerOptions, Scheme, StreamKey, StreamerError,
-    StreamerUrl, Timestamp, UrlError,
+    Command, ConsumerCore, Payload, ProducerError, ProducerOptions, Scheme, SeqNo, StreamInfo, StreamKey,
+    StreamShard, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 
 /// Forwards a call to whichever backend a value holds.
@@ -122,6 +122,14 @@ impl Streamer for AnyStreamer {
 
     fn virtual_now(&self) -> Option<Instant> {
         dispatch!(self, Self, s => s.virtual_now())
+    }
+
+    fn list_streams(&self, keys: &[StreamKey]) -> Lookup<Vec<StreamInfo>> {
+        dispatch!(self, Self, s => s.list_streams(keys))
+    }
+
+    fn seqs_at(&self, shards: &[StreamShard], at: Timestamp) -> Lookup<Vec<(StreamShard, SeqNo)>> {
+        dispatch!(self, Self, s => s.seqs_at(shards, at))
     }
 }
 

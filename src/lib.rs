@@ -59,8 +59,8 @@ pub use weir_core as core;
 pub use weir_core::backend::Receipt;
 pub use weir_core::{
     BackendError, BackendErrorKind, ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message,
-    MessageHeader, OptionsError, Payload, ProducerError, ProducerOptions, SeqNo, SeqPos, ShardId, StreamKey,
-    StreamKeyError, StreamUrl, StreamerError, StreamerUrl, Timestamp, UrlError,
+    MessageHeader, OptionsError, Payload, ProducerError, ProducerOptions, SeqNo, SeqPos, ShardId, ShardInfo,
+    StreamInfo, StreamKey, StreamKeyError, StreamUrl, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 #[cfg(feature = "sim")]
 pub use weir_sim as sim;

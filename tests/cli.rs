@@ -97,7 +97,7 @@ fn bad_input_gives_clear_errors_and_exit_codes() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["clock", "consume", "produce", "relay"] {
+    for sub in ["clock", "consume", "list", "produce", "relay"] {
         let out = weir(&[sub, "--help"], b"");
         assert!(out.status.success(), "{sub}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: weir"), "{sub}");

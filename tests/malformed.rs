@@ -142,6 +142,34 @@ fn cli_rows() -> Vec<Row> {
         usage(&["relay", "--input", "stdio:///a", "--output", "stdio:///b", "--mode", "load-balanced"], "needs a consumer group"),
         row(&["consume", "stdio:///k", "--mode", "load-balanced", "--group", "g", "--format", "payload"], "[k] a\n", 0, &["a"], ""),
         row(&["consume", "stdio:///k", "--count", "0"], "[k] a\n", 0, &[], ""),
+        row(&["relay", "--input", "stdio:///a", "--output", "stdio:///b", "--count", "1"], "[a] x\n[a] y\n", 0, &["[T | b | 0 | 0] x"], ""),
+        // Positions: stdio reads its input once, as it comes; it ends by itself.
+        usage(&["consume", "stdio:///k", "--from", "beginning"], "--from beginning: stdio cannot rewind: it reads its input once"),
+        usage(&["relay", "--input", "stdio:///a", "--output", "stdio:///b", "--from", "7"], "--from 7: stdio cannot rewind"),
+        usage(&["consume", "stdio:///k", "--from", "2026-01-02T03:04:05Z"], "--from 2026-01-02T03:04:05.000000: stdio cannot seek"),
+        usage(&["consume", "stdio:///k", "--shard", "1"], "--shard 1: stdio cannot choose shards"),
+        row(&["consume", "stdio:///k", "-e", "--format", "payload"], "[k] a\n", 0, &["a"], ""),
+        // A group chooses its members' shards and where they start.
+        usage(&["consume", "stdio:///k", "--mode", "load-balanced", "--group", "g", "--shard", "1"],
+            "--shard 1 cannot be used with --mode load-balanced: the group assigns shards to its members"),
+        usage(&["consume", "stdio:///k", "--mode", "load-balanced", "--group", "g", "--from", "end"],
+            "--from end cannot be used with --mode load-balanced"),
+        usage(&["consume", "stdio:///k", "--mode", "load-balanced", "--group", "g", "-e"],
+            "--exit-at-end cannot be used with --mode load-balanced"),
+        // Where to start, misspelt.
+        usage(&["consume", "stdio:///k", "--from", "yesterday"],
+            "invalid value 'yesterday' for '--from <WHERE>': \"yesterday\" is not beginning, end, a sequence number, a time"),
+        usage(&["consume", "stdio:///k", "--from", "2026-13-40T00:00:00Z"], "invalid value '2026-13-40T00:00:00Z' for '--from <WHERE>'"),
+        usage(&["consume", "stdio:///k", "--from", "-5 parsecs"], "\"-5 parsecs\" is not beginning, end"),
+        usage(&["consume", "stdio:///k", "--from", "-1"], "\"-1\" is not beginning, end"),
+        usage(&["consume", "stdio:///k", "--shard", "x"], "invalid value 'x' for '--shard <N>'"),
+        // Templates.
+        consume("{stream}/{shard}/{seq} {payload}", "[k] a\n[k|7] b\n", &["k/0/0 a", "k/0/7 b"]),
+        usage(&["consume", "stdio:///k", "--format", "{offset}"], "unknown field {offset} in \"{offset}\": use {stream}, {shard}, {seq}, {timestamp} or {payload}"),
+        usage(&["consume", "stdio:///k", "--format", "{seq"], "a '{' without its '}'"),
+        // Listing needs a backend that knows its streams.
+        usage(&["list", "stdio:///k"], "listing stdio://: stdio does not support listing streams"),
+        usage(&["list", "nats://x"], "unknown scheme \"nats\""),
         // What clap refuses: status 2 with its usage line.
         usage(&["consume", "stdio:///k", "--mode", "fast"], "unknown mode \"fast\""),
         usage(&["consume", "stdio:///k", "--format", "xml"], "invalid value 'xml' for '--format <FORMAT>'"),
@@ -168,12 +196,47 @@ fn cli_rows() -> Vec<Row> {
             "cannot consume sim://x/s: a sim:// broker lives inside one process",
         ));
         rows.push(usage(&["relay", "--input", "sim://x/s", "--output", "stdio:///o"], "would wait forever"));
+        // Until the end it had at the start: an empty stream ends at once.
+        rows.push(row(&["consume", "sim://x/s", "-e"], "", 0, &[], ""));
+        rows.push(row(
+            &["list", "sim://x/s"],
+            "",
+            0,
+            &[
+                "stream  shard           low          high      messages",
+                "s           0             0             0             0",
+            ],
+            "",
+        ));
+        rows.push(usage(
+            &["consume", "sim://x/s", "-e", "--shard", "1"],
+            "--shard 1: stream s has no shard 1 (its shards are 0 to 0)",
+        ));
     }
     if cfg!(feature = "kafka") {
         // Refused before any connection: the CLI commits what it wrote out.
         rows.push(usage(
             &["consume", "kafka://127.0.0.1:9/t?enable.auto.offset.store=false", "--mode", "resumable"],
             "enable.auto.offset.store=false is for applications that call store_offset",
+        ));
+        // Refused before any connection: a group decides where its members start.
+        rows.push(usage(
+            &["consume", "kafka://127.0.0.1:9/t", "--mode", "resumable", "--from", "beginning"],
+            "--from beginning cannot be used with --mode resumable: the group's consumers start where it committed",
+        ));
+        rows.push(usage(
+            &[
+                "relay",
+                "--input",
+                "kafka://127.0.0.1:9/t",
+                "--output",
+                "stdio:///o",
+                "--mode",
+                "resumable",
+                "--shard",
+                "0",
+            ],
+            "--shard 0 cannot be used with --mode resumable",
         ));
     } else {
         rows.push(usage(

@@ -1,10 +1,14 @@
 //! Creating consumers and producers on a backend, for a chosen runtime.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Instant;
 
-use weir_core::backend::Streamer as Backend;
-use weir_core::{ConsumerCore, ConsumerOptions, ProducerOptions, StreamKey, StreamerError};
+use weir_core::backend::{Lookup, Streamer as Backend};
+use weir_core::{
+    BackendError, BackendErrorKind, ConsumerCore, ConsumerOptions, ProducerOptions, SeqNo, StreamInfo,
+    StreamKey, StreamShard, StreamerError, Timestamp,
+};
 
 use crate::consumer::Consumer;
 use crate::producer::Producer;
@@ -48,5 +52,42 @@ impl<S: Backend, R: Runtime> Streamer<S, R> {
     ) -> Result<Producer<S::Producer, R>, StreamerError> {
         let backend = self.backend.create_producer(&options)?;
         Ok(Producer::new(backend, options))
+    }
+
+    /// The streams `keys` (every stream if `keys` is empty) with their shards
+    /// and each shard's low and high watermarks, as of now. Backends that
+    /// cannot tell (stdio) refuse with [`StreamerError::Unsupported`].
+    pub fn list_streams(
+        &self,
+        keys: &[StreamKey],
+    ) -> impl Future<Output = Result<Vec<StreamInfo>, StreamerError>> + Send + 'static {
+        self.run(self.backend.list_streams(keys))
+    }
+
+    /// Where a seek to `at` would put each of `shards` now: the seq of its
+    /// earliest message not before `at`, or its high watermark.
+    pub fn seqs_at(
+        &self,
+        shards: &[StreamShard],
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(StreamShard, SeqNo)>, StreamerError>> + Send + 'static {
+        self.run(self.backend.seqs_at(shards, at))
+    }
+
+    /// Starts a lookup's job off the executor and awaits its answer.
+    fn run<T: Send + 'static>(
+        &self,
+        lookup: Lookup<T>,
+    ) -> impl Future<Output = Result<T, StreamerError>> + Send + 'static {
+        if let Some(job) = lookup.job {
+            R::spawn_blocking(job);
+        }
+        let answer = lookup.answer;
+        async move {
+            answer.await.unwrap_or_else(|| {
+                let message = "the lookup's job was dropped before it answered";
+                Err(BackendError::new("weir", BackendErrorKind::Closed, message).into())
+            })
+        }
     }
 }

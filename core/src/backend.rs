@@ -7,13 +7,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::consumer::{Capabilities, Command, ConsumerCore};
+use crate::answer::{Answer, AnswerSender};
+use crate::consumer::{Capabilities, Command, ConsumerCore, StreamShard};
 use crate::error::{ProducerError, StreamerError};
-use crate::key::StreamKey;
+use crate::key::{SeqNo, StreamKey};
+use crate::listing::StreamInfo;
 use crate::message::{MessageHeader, Payload};
 use crate::options::ProducerOptions;
 use crate::timestamp::Timestamp;
@@ -43,6 +44,23 @@ pub trait Streamer {
     /// `Some(now)` for a backend on virtual time; `None` for the wall clock.
     fn virtual_now(&self) -> Option<Instant> {
         None
+    }
+
+    /// The streams `keys` (every stream the backend holds if `keys` is
+    /// empty), each with its shards and their low and high watermarks as of
+    /// the lookup. A backend that cannot tell refuses with
+    /// [`StreamerError::Unsupported`], as this default does.
+    fn list_streams(&self, keys: &[StreamKey]) -> Lookup<Vec<StreamInfo>> {
+        let _ = keys;
+        Lookup::unsupported(self.capabilities().backend, "listing streams")
+    }
+
+    /// Where a seek to `at` would put each of `shards`: the seq of its
+    /// earliest message not before `at`, or its high watermark if there is
+    /// none. Refused by default, like [`list_streams`](Self::list_streams).
+    fn seqs_at(&self, shards: &[StreamShard], at: Timestamp) -> Lookup<Vec<(StreamShard, SeqNo)>> {
+        let _ = (shards, at);
+        Lookup::unsupported(self.capabilities().backend, "looking up positions by time")
     }
 }
 
@@ -94,79 +112,77 @@ pub trait ProducerBackend: Send + 'static {
     }
 }
 
-#[derive(Default)]
-struct ReceiptSlot {
-    result: Option<Result<MessageHeader, ProducerError>>,
-    waker: Option<Waker>,
-}
-
 /// Resolves to the header of a stored message, or why it was not stored.
 #[must_use = "a receipt does nothing unless awaited; dropping it does not cancel the send"]
-pub struct Receipt(Arc<Mutex<ReceiptSlot>>);
+pub struct Receipt(Answer<Result<MessageHeader, ProducerError>>);
 
 /// The backend's end of a [`Receipt`].
-pub struct ReceiptSender(Arc<Mutex<ReceiptSlot>>);
+pub struct ReceiptSender(AnswerSender<Result<MessageHeader, ProducerError>>);
 
 impl Receipt {
     /// A receipt and the sender that resolves it.
     pub fn pending() -> (Receipt, ReceiptSender) {
-        let slot = Arc::new(Mutex::new(ReceiptSlot::default()));
-        (Receipt(slot.clone()), ReceiptSender(slot))
+        let (answer, sender) = Answer::pending();
+        (Receipt(answer), ReceiptSender(sender))
     }
 
     /// A receipt resolved already.
     pub fn ready(result: Result<MessageHeader, ProducerError>) -> Receipt {
-        Receipt(Arc::new(Mutex::new(ReceiptSlot { result: Some(result), waker: None })))
+        Receipt(Answer::ready(result))
     }
 
     /// The outcome, if known, without waiting.
     pub fn try_take(&mut self) -> Option<Result<MessageHeader, ProducerError>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).result.take()
+        self.0.try_take()
     }
 }
 
 impl ReceiptSender {
     /// Resolves the receipt and wakes whoever awaits it.
     pub fn send(self, result: Result<MessageHeader, ProducerError>) {
-        let waker = {
-            let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.result = Some(result);
-            slot.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.0.send(result);
     }
 }
 
 impl Future for Receipt {
     type Output = Result<MessageHeader, ProducerError>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match slot.result.take() {
-            Some(result) => Poll::Ready(result),
-            None if Arc::strong_count(&self.0) == 1 => Poll::Ready(Err(ProducerError::Ended)),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl Drop for ReceiptSender {
-    fn drop(&mut self) {
-        // A sender dropped unresolved (the backend died): wake the receipt so it
-        // sees it is the last owner and reports the loss.
-        let waker = self.0.lock().unwrap_or_else(PoisonError::into_inner).waker.take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A sender dropped unresolved: the backend died with the message.
+        Pin::new(&mut self.0).poll(cx).map(|sent| sent.unwrap_or(Err(ProducerError::Ended)))
     }
 }
 
 impl fmt::Debug for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Receipt")
+    }
+}
+
+/// A streamer's answer to a question about its streams: the answer, and the
+/// blocking job (a broker round trip) that produces it, which the caller runs
+/// off the executor. Backends that know the answer at once have no job.
+#[must_use = "a lookup does nothing unless its job runs and its answer is awaited"]
+pub struct Lookup<T> {
+    /// Resolves once the job ran; `None` if the job was dropped without running.
+    pub answer: Answer<Result<T, StreamerError>>,
+    /// The work to run off the executor, if any.
+    pub job: Option<BlockingJob>,
+}
+
+impl<T: Send + 'static> Lookup<T> {
+    /// A lookup answered already.
+    pub fn ready(result: Result<T, StreamerError>) -> Self {
+        Self { answer: Answer::ready(result), job: None }
+    }
+
+    /// A lookup answered by running `work` off the executor.
+    pub fn blocking(work: impl FnOnce() -> Result<T, StreamerError> + Send + 'static) -> Self {
+        let (answer, sender) = Answer::pending();
+        Self { answer, job: Some(Box::new(move || sender.send(work()))) }
+    }
+
+    /// The refusal of a backend that cannot answer.
+    pub fn unsupported(backend: &'static str, operation: &'static str) -> Self {
+        Self::ready(Err(StreamerError::Unsupported { backend, operation }))
     }
 }

@@ -326,4 +326,12 @@ pub enum StreamerError {
     /// The backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The backend cannot answer this question about its streams.
+    #[error("{backend} does not support {operation}")]
+    Unsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// The operation refused.
+        operation: &'static str,
+    },
 }

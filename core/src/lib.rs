@@ -29,6 +29,7 @@
 //! ```
 
 pub mod address;
+pub mod answer;
 pub mod backend;
 pub mod consumer;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod group;
 pub mod host_id;
 pub mod join;
 pub mod key;
+pub mod listing;
 pub mod message;
 pub mod options;
 pub mod timestamp;
@@ -48,6 +50,7 @@ pub use error::{
 };
 pub use join::{ErrorPolicy, JoinCore, JoinError, JoinOptions, Joined, LatePolicy, SourceId};
 pub use key::{SeqNo, SeqPos, ShardId, StreamKey};
+pub use listing::{ShardInfo, StreamInfo};
 pub use message::{Message, MessageHeader, Payload};
 pub use options::{ConsumerGroup, ConsumerMode, ConsumerOptions, ProducerOptions};
 pub use timestamp::Timestamp;

@@ -40,6 +40,7 @@ mod options;
 mod poller;
 mod producer;
 mod reach;
+mod watermarks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,11 +51,11 @@ pub use error::KafkaError;
 pub use options::{KafkaOptions, OffsetReset, DEFAULT_CONNECT_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT};
 pub use producer::{KafkaProducer, ProducerState};
 use rdkafka::consumer::BaseConsumer;
-use weir_core::backend::Streamer;
+use weir_core::backend::{Lookup, Streamer};
 use weir_core::consumer::Capabilities;
 use weir_core::{
-    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, StreamerError,
-    StreamerUrl, UrlError,
+    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, SeqNo, StreamInfo,
+    StreamKey, StreamShard, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 
 use crate::context::Shared;
@@ -198,5 +199,13 @@ impl Streamer for KafkaStreamer {
             config.set("message.timeout.ms", "120000");
         }
         Ok(KafkaProducer::new(&config, self.options.clone())?)
+    }
+
+    fn list_streams(&self, keys: &[StreamKey]) -> Lookup<Vec<StreamInfo>> {
+        watermarks::list(&self.servers, &self.options, keys)
+    }
+
+    fn seqs_at(&self, shards: &[StreamShard], at: Timestamp) -> Lookup<Vec<(StreamShard, SeqNo)>> {
+        watermarks::seqs_at(&self.servers, &self.options, shards, at)
     }
 }

@@ -45,9 +45,12 @@ pub use consumer::{Segment, SegmentStart, SimConsumer, RESUMABLE_GROUP};
 pub use producer::SimProducer;
 pub use rng::Rng;
 pub use simulation::{Simulation, SimulationError, Step, TaskId};
-use weir_core::backend::Streamer;
+use weir_core::backend::{Lookup, Streamer};
 use weir_core::consumer::Capabilities;
-use weir_core::{ConsumerCore, ProducerOptions, StreamerError, StreamerUrl, Timestamp, UrlError};
+use weir_core::{
+    ConsumerCore, ProducerOptions, SeqNo, StreamInfo, StreamKey, StreamShard, StreamerError, StreamerUrl,
+    Target, Timestamp, UrlError,
+};
 
 pub(crate) struct Shared {
     pub(crate) broker: Broker,
@@ -182,5 +185,22 @@ impl Streamer for SimBroker {
 
     fn virtual_now(&self) -> Option<Instant> {
         Some(self.now())
+    }
+
+    fn list_streams(&self, keys: &[StreamKey]) -> Lookup<Vec<StreamInfo>> {
+        let listed = self.with(|broker| {
+            let keys = if keys.is_empty() { broker.stream_keys().cloned().collect() } else { keys.to_vec() };
+            keys.iter().map(|key| broker.describe(key)).collect()
+        });
+        Lookup::ready(Ok(listed))
+    }
+
+    fn seqs_at(&self, shards: &[StreamShard], at: Timestamp) -> Lookup<Vec<(StreamShard, SeqNo)>> {
+        let broker = &self.lock().broker;
+        let found = shards
+            .iter()
+            .map(|(key, shard)| ((key.clone(), *shard), SeqNo(broker.resolve(key, *shard, Target::Time(at)))))
+            .collect();
+        Lookup::ready(Ok(found))
     }
 }

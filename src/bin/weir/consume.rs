@@ -9,6 +9,7 @@ use weir::{ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, NoRuntim
 use crate::commit::commit_all;
 use crate::exit::Usage;
 use crate::format::{self, Format};
+use crate::start;
 use crate::stats::Stats;
 
 /// Arguments of `weir consume`.
@@ -22,12 +23,16 @@ pub struct Args {
     /// The consumer group (required by load-balanced).
     #[arg(long)]
     group: Option<String>,
-    /// How to print each message.
-    #[arg(long, value_enum, default_value_t)]
+    /// How to print each message: line, json, payload, or a template of
+    /// fields {stream} {shard} {seq} {timestamp} {payload} among text, e.g.
+    /// '{seq}: {payload}' ({{ and }} are literal braces).
+    #[arg(long, default_value = "line", value_parser = Format::parse)]
     format: Format,
     /// Stop after this many messages.
     #[arg(long)]
     count: Option<u64>,
+    #[command(flatten)]
+    start: start::Flags,
     /// Print messages/s and bytes/s to stderr once a second.
     #[arg(long)]
     stats: bool,
@@ -82,15 +87,16 @@ pub fn url_settings(
 
 /// Connects to the streamer to consume from.
 ///
-/// Not `sim://`: its broker lives inside this process, where nothing else
-/// can produce to it, so consuming would wait forever.
-pub fn connect_input(url: &StreamUrl) -> anyhow::Result<weir::Streamer<NoRuntime>> {
+/// Not `sim://` without `--exit-at-end`: its broker lives inside this
+/// process, where nothing else can produce to it, so consuming would wait forever.
+pub fn connect_input(url: &StreamUrl, start: &start::Flags) -> anyhow::Result<weir::Streamer<NoRuntime>> {
     // Connecting first checks the URL's parameters, whatever the scheme.
     let streamer = weir::connect_url(url.streamer())?;
-    if url.streamer().scheme() == Scheme::Sim {
+    if url.streamer().scheme() == Scheme::Sim && !start.exit_at_end() {
         return Err(Usage(format!(
             "cannot consume {url}: a sim:// broker lives inside one process and nothing else can \
-             produce to it, so this would wait forever; use sim:// from Rust (weir::connect)"
+             produce to it, so this would wait forever; use sim:// from Rust (weir::connect), or \
+             --exit-at-end"
         ))
         .into());
     }
@@ -105,17 +111,26 @@ fn commit_near(consumer: &weir::Consumer<NoRuntime>) -> bool {
     consumer.core().poll_timeout().is_some_and(|due| due <= std::time::Instant::now() + MARGIN)
 }
 
-/// Prints messages until the input ends (or `--count`).
+/// Prints messages until the input ends (or `--count`, or `--exit-at-end`).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let streamer = connect_input(&args.url)?;
+    let stdout = std::io::stdout();
+    consume_to(args, &mut std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()))
+}
+
+/// [`run`], printing to `out`.
+pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
+    let streamer = connect_input(&args.url, &args.start)?;
     let mut options = options(args.mode, args.group)?;
+    start::check(&args.start, options.mode(), &streamer)?;
     url_settings(&streamer, &mut options)?;
     let mut consumer = streamer.create_consumer(args.url.streams(), options)?;
+    let mut ends = start::begin(&args.start, &args.url, &streamer, &mut consumer)?;
     let stats = Stats::start(args.stats);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut scratch = Vec::new();
     for _ in 0..args.count.unwrap_or(u64::MAX) {
+        if ends.as_ref().is_some_and(start::Ends::reached) {
+            break;
+        }
         if commit_near(&consumer) {
             // The core's automatic commit may run inside the next call and
             // covers every message returned so far: they must be written out
@@ -128,7 +143,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(err) => return Err(err).context("consuming"),
         };
         stats.count(message.payload.len());
-        format::write(&mut out, args.format, &message, &mut scratch)?;
+        format::write(out, &args.format, &message, &mut scratch)?;
+        if let Some(ends) = &mut ends {
+            ends.record(&message.header);
+        }
         if consumer.core().buffered() == 0 {
             // Nothing else is ready, so the next call may wait (and commit
             // meanwhile): let the reader see this one now.

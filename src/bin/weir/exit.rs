@@ -12,10 +12,11 @@ use weir::{
 /// The exit statuses, for `--help`.
 pub const HELP: &str = "\
 Exit status:
-  0  done: the input ended, --count was reached, or the reader of stdout closed it
+  0  done: the input ended, --count was reached, --exit-at-end caught up, or the reader
+     of stdout closed it
   1  failed while running: reading or writing, the broker, a message that cannot be written
   2  the command line cannot work: an unknown subcommand or flag, a bad URL, stream key,
-     URL parameter or group, or contradictory options";
+     URL parameter, group, --from or --shard, or options the mode or backend refuses";
 
 /// A command line that cannot work as written, found after clap accepted it: status 2.
 #[derive(Debug)]
@@ -52,7 +53,12 @@ fn is_usage(err: &(dyn Error + 'static)) -> bool {
         || err.is::<StreamKeyError>()
         || matches!(
             err.downcast_ref::<StreamerError>(),
-            Some(StreamerError::Url(_) | StreamerError::Options(_) | StreamerError::StreamKey(_))
+            Some(
+                StreamerError::Url(_)
+                    | StreamerError::Options(_)
+                    | StreamerError::StreamKey(_)
+                    | StreamerError::Unsupported { .. }
+            )
         )
 }
 

@@ -3,11 +3,12 @@
 use std::io::Write;
 
 use anyhow::Context as _;
-use clap::ValueEnum;
 use weir::Message;
 
+use crate::template::Template;
+
 /// Output formats of `weir consume`.
-#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+#[derive(Clone, Debug, Default)]
 pub enum Format {
     /// The stdio line format, `[timestamp | key | seq | shard] payload`.
     #[default]
@@ -16,17 +17,36 @@ pub enum Format {
     Json,
     /// The payload alone.
     Payload,
+    /// Named fields among text: `{stream} {shard} {seq} {timestamp} {payload}`.
+    Template(Template),
+}
+
+impl Format {
+    /// `line`, `json`, `payload`, or a template naming fields.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "line" => Ok(Self::Line),
+            "json" => Ok(Self::Json),
+            "payload" => Ok(Self::Payload),
+            _ => Template::parse(text).map(Self::Template),
+        }
+    }
 }
 
 /// Writes `message` to `out` as `format`, one line.
 pub fn write(
     out: &mut impl Write,
-    format: Format,
+    format: &Format,
     message: &Message,
     scratch: &mut Vec<u8>,
 ) -> anyhow::Result<()> {
     let payload = message.payload.as_bytes();
     match format {
+        Format::Template(template) => {
+            scratch.clear();
+            template.write(message, scratch);
+            out.write_all(scratch).context("writing stdout")?;
+        }
         Format::Line => {
             scratch.clear();
             weir_stdio::codec::format_line(&message.header, payload, scratch).with_context(|| {

@@ -9,8 +9,13 @@ mod commit;
 mod consume;
 mod exit;
 mod format;
+mod list;
 mod relay;
+#[cfg(all(test, feature = "sim"))]
+mod sim_tests;
+mod start;
 mod stats;
+mod template;
 
 use std::process::ExitCode;
 
@@ -35,6 +40,9 @@ enum Command {
     /// Consume a stream and print its messages to stdout.
     #[command(after_help = exit::HELP)]
     Consume(consume::Args),
+    /// List the streams of a streamer, their shards and sequence numbers.
+    #[command(after_help = exit::HELP)]
+    List(list::Args),
     /// Produce one message per line of stdin.
     #[command(after_help = exit::HELP)]
     Produce(relay::ProduceArgs),
@@ -48,11 +56,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Clock(args) => clock::run(args),
         Command::Consume(args) => consume::run(args),
+        Command::List(args) => list::run(args),
         Command::Produce(args) => relay::produce(args),
         Command::Relay(args) => relay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => exit::fail(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

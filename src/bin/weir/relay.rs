@@ -7,6 +7,7 @@ use weir::{ConsumerError, ConsumerMode, NoRuntime, Producer, ProducerOptions, St
 
 use crate::commit::{commit_all, Committer};
 use crate::consume::options;
+use crate::start;
 use crate::stats::Stats;
 
 /// Arguments of `weir relay`.
@@ -25,23 +26,37 @@ pub struct Args {
     /// The consumer group (required by load-balanced).
     #[arg(long)]
     group: Option<String>,
+    /// Stop after relaying this many messages.
+    #[arg(long)]
+    count: Option<u64>,
+    #[command(flatten)]
+    start: start::Flags,
     /// Print messages/s and bytes/s to stderr once a second.
     #[arg(long)]
     stats: bool,
 }
 
-/// Relays until the input ends.
+/// Where a relay stops, besides the end of its input.
+struct Stop {
+    count: Option<u64>,
+    ends: Option<start::Ends>,
+}
+
+/// Relays until the input ends (or `--count`, or `--exit-at-end`).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let input = crate::consume::connect_input(&args.input)?;
+    let input = crate::consume::connect_input(&args.input, &args.start)?;
     let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
     let mut options = options(args.mode, args.group)?;
+    start::check(&args.start, options.mode(), &input)?;
     crate::consume::url_settings(&input, &mut options)?;
     let mut committer = Committer::take_over(&mut options);
     let mut consumer = input.create_consumer(args.input.streams(), options)?;
+    let ends = start::begin(&args.start, &args.input, &input, &mut consumer)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
     let target = args.output.streams().first();
     let stats = Stats::start(args.stats);
-    let relayed = relay_all(&mut consumer, &mut producer, &mut committer, target, &stats);
+    let mut stop = Stop { count: args.count, ends };
+    let relayed = relay_all(&mut consumer, &mut producer, &mut committer, target, &stats, &mut stop);
     end(producer, relayed)?;
     // Only after the output holds everything: commit means "relayed".
     commit_all(&mut consumer)
@@ -53,8 +68,12 @@ fn relay_all(
     committer: &mut Committer,
     target: Option<&StreamKey>,
     stats: &Stats,
+    stop: &mut Stop,
 ) -> anyhow::Result<()> {
-    loop {
+    for _ in 0..stop.count.unwrap_or(u64::MAX) {
+        if stop.ends.as_ref().is_some_and(start::Ends::reached) {
+            break;
+        }
         if committer.due() {
             producer.flush_blocking().context("flushing the output before a commit")?;
             committer.commit(consumer);
@@ -70,7 +89,11 @@ fn relay_all(
         let _receipt = producer
             .send_at(key, message.payload.clone(), Some(h.timestamp))
             .with_context(|| format!("relaying message {}/{}/{}", h.stream_key, h.shard, h.seq))?;
+        if let Some(ends) = &mut stop.ends {
+            ends.record(h);
+        }
     }
+    Ok(())
 }
 
 /// Ends `producer` whatever `sent` says: what was sent before an error is

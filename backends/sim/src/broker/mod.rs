@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 pub use events::SimEvent;
 pub use groups::{CommitRejected, View};
-use weir_core::{Message, MessageHeader, Payload, SeqNo, SeqPos, ShardId, StreamKey, Target, Timestamp};
+use weir_core::{
+    Message, MessageHeader, Payload, SeqNo, SeqPos, ShardId, ShardInfo, StreamInfo, StreamKey, Target,
+    Timestamp,
+};
 
 use crate::config::{Faults, OffsetReset, SimConfig};
 use crate::rng::Rng;
@@ -269,5 +272,23 @@ impl Broker {
     /// How many messages a shard holds.
     pub fn end_of(&self, key: &StreamKey, shard: ShardId) -> u64 {
         self.log(key, shard).len() as u64
+    }
+
+    /// The streams held, in key order.
+    pub fn stream_keys(&self) -> impl Iterator<Item = &StreamKey> {
+        self.streams.keys()
+    }
+
+    /// A stream's shards and their watermarks, making the stream (with the
+    /// default shard count) if it is new, as consuming it would. Nothing is
+    /// ever deleted, so every low watermark is 0.
+    pub fn describe(&mut self, key: &StreamKey) -> StreamInfo {
+        let shards = (0..self.shard_count(key))
+            .map(|shard| {
+                let shard = ShardId(shard);
+                ShardInfo { shard, low: SeqNo(0), high: SeqNo(self.end_of(key, shard)) }
+            })
+            .collect();
+        StreamInfo { key: key.clone(), shards }
     }
 }

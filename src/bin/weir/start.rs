@@ -1,0 +1,273 @@
+//! Where `weir consume` and `weir relay` start and when they stop:
+//! `--from`, `--shard` and `--exit-at-end`.
+//!
+//! Each is a positioning the library offers (`assign`, then one `rewind` or
+//! `seek` before the first message) for a RealTime consumer. A group's
+//! consumers start where the group committed, and the group chooses their
+//! shards, so those modes refuse the flags instead of ignoring them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use weir::{
+    ConsumerError, ConsumerMode, MessageHeader, NoRuntime, SeqNo, SeqPos, ShardId, StreamInfo, StreamKey,
+    StreamUrl, Timestamp,
+};
+
+use crate::exit::Usage;
+
+/// The flags, shared by `weir consume` and `weir relay`.
+#[derive(clap::Args, Debug)]
+pub struct Flags {
+    /// Start at `beginning`, `end`, a sequence number (`500`), a time
+    /// (RFC 3339, `2026-01-02T03:04:05Z`) or a time ago (`-5m`, `-1h30m`).
+    /// Without it a realtime consumer reads only what is produced from now
+    /// on (Kafka: unless the URL says auto.offset.reset=earliest). Not on
+    /// stdio, which reads its input once, as it comes.
+    #[arg(long, value_name = "WHERE", value_parser = From::parse, allow_hyphen_values = true)]
+    from: Option<From>,
+    /// Read only this shard (Kafka: partition) of every stream; repeat for more.
+    #[arg(long, value_name = "N")]
+    shard: Vec<u32>,
+    /// Stop, with status 0, once every shard read is caught up to the end it
+    /// had when weir started (stdio: the end of the input, as always).
+    #[arg(short = 'e', long)]
+    exit_at_end: bool,
+}
+
+impl Flags {
+    /// Whether `--exit-at-end` was given.
+    pub fn exit_at_end(&self) -> bool {
+        self.exit_at_end
+    }
+}
+
+/// Where `--from` starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum From {
+    /// A rewind.
+    Seq(SeqPos),
+    /// A seek.
+    Time(Timestamp),
+}
+
+impl From {
+    /// Reads `beginning`, `end`, a seq, a time or a time ago.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let fail = || {
+            format!(
+                "{text:?} is not beginning, end, a sequence number, a time (2026-01-02T03:04:05Z) \
+                 or a time ago (-5m)"
+            )
+        };
+        Ok(match text {
+            "beginning" => Self::Seq(SeqPos::Beginning),
+            "end" => Self::Seq(SeqPos::End),
+            _ if text.bytes().all(|b| b.is_ascii_digit()) => {
+                Self::Seq(SeqPos::At(SeqNo(text.parse().map_err(|_| fail())?)))
+            }
+            _ => match text.strip_prefix('-') {
+                Some(ago) => {
+                    let ago = humantime::parse_duration(ago).map_err(|_| fail())?;
+                    let at = SystemTime::now().checked_sub(ago).ok_or_else(fail)?;
+                    Self::Time(Timestamp::from_datetime(at.into()))
+                }
+                // weir's own form (what `--format line` prints), else RFC 3339 with any offset.
+                None => Self::Time(Timestamp::parse(text).or_else(|_| {
+                    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                        .map(Timestamp::from_datetime)
+                        .map_err(|_| fail())
+                })?),
+            },
+        })
+    }
+}
+
+impl fmt::Display for From {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Seq(SeqPos::Beginning) => f.write_str("beginning"),
+            Self::Seq(SeqPos::End) => f.write_str("end"),
+            Self::Seq(SeqPos::At(seq)) => seq.fmt(f),
+            Self::Time(at) => at.fmt(f),
+        }
+    }
+}
+
+/// Refuses flags the mode or backend cannot honour, before anything connects
+/// or reads: status 2, naming the flag.
+pub fn check(args: &Flags, mode: ConsumerMode, streamer: &weir::Streamer<NoRuntime>) -> anyhow::Result<()> {
+    let mode_name = match mode {
+        ConsumerMode::RealTime => return check_backend(args, streamer),
+        ConsumerMode::Resumable => "resumable",
+        ConsumerMode::LoadBalanced => "load-balanced",
+    };
+    let refuse = |what: String| Err(Usage(what).into());
+    if let Some(shard) = args.shard.first() {
+        return refuse(format!(
+            "--shard {shard} cannot be used with --mode {mode_name}: the group assigns shards to its \
+             members; use --mode realtime to read chosen shards"
+        ));
+    }
+    if let Some(from) = args.from {
+        return refuse(format!(
+            "--from {from} cannot be used with --mode {mode_name}: the group's consumers start where \
+             it committed; use --mode realtime to start elsewhere"
+        ));
+    }
+    if args.exit_at_end {
+        return refuse(format!(
+            "--exit-at-end cannot be used with --mode {mode_name}: where the group's consumers start \
+             is the broker's to say; use --mode realtime with --from"
+        ));
+    }
+    Ok(())
+}
+
+fn check_backend(args: &Flags, streamer: &weir::Streamer<NoRuntime>) -> anyhow::Result<()> {
+    use weir::core::backend::Streamer as _;
+    let caps = streamer.backend().capabilities();
+    let backend = caps.backend;
+    match args.from {
+        Some(from @ From::Seq(_)) if !caps.rewind => Err(Usage(format!(
+            "--from {from}: {backend} cannot rewind: it reads its input once, as it comes"
+        ))
+        .into()),
+        Some(from @ From::Time(_)) if !caps.seek => {
+            Err(Usage(format!("--from {from}: {backend} cannot seek: it reads its input once, as it comes"))
+                .into())
+        }
+        _ => match args.shard.first() {
+            Some(shard) if !caps.rewind => {
+                Err(Usage(format!("--shard {shard}: {backend} cannot choose shards: it reads one input"))
+                    .into())
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
+/// The shards still to read up to the end they had at the start (`--exit-at-end`).
+#[derive(Debug, Default)]
+pub struct Ends {
+    /// Per shard, the seq of its last message at the start.
+    waiting: BTreeMap<(StreamKey, ShardId), SeqNo>,
+}
+
+impl Ends {
+    /// Whether every shard is caught up: stop before waiting for more.
+    pub fn reached(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Notes a message written out.
+    pub fn record(&mut self, header: &MessageHeader) {
+        let shard = (header.stream_key.clone(), header.shard);
+        if self.waiting.get(&shard).is_some_and(|last| header.seq >= *last) {
+            self.waiting.remove(&shard);
+        }
+    }
+}
+
+/// Positions a new consumer as the flags say (nothing if none is given).
+/// With `--exit-at-end`, the ends to stop at; `None` means run until the
+/// input ends (or for ever).
+pub fn begin(
+    args: &Flags,
+    url: &StreamUrl,
+    streamer: &weir::Streamer<NoRuntime>,
+    consumer: &mut weir::Consumer<NoRuntime>,
+) -> anyhow::Result<Option<Ends>> {
+    let caps = *consumer.core().capabilities();
+    if args.from.is_none() && args.shard.is_empty() && !args.exit_at_end {
+        return Ok(None);
+    }
+    if !caps.rewind {
+        // stdio (refused --from and --shard already): its input ends by itself.
+        return Ok(None);
+    }
+    // The ends are read before the consumer moves: "the end it had at the start".
+    let listed = weir::block_on(streamer.list_streams(url.streams()))
+        .with_context(|| format!("listing the streams of {url}"))?;
+    let shards = assign(args, &listed, consumer)?;
+    let from = args.from.unwrap_or_else(|| From::Seq(default_start(streamer)));
+    let starts = match from {
+        From::Time(at) if args.exit_at_end => {
+            let shards: Vec<_> = shards.keys().cloned().collect();
+            weir::block_on(streamer.seqs_at(&shards, at))
+                .with_context(|| format!("looking up where {at} is"))?
+                .into_iter()
+                .collect()
+        }
+        _ => BTreeMap::new(),
+    };
+    let positioned = match from {
+        From::Seq(pos) => weir::block_on(consumer.rewind(pos)),
+        From::Time(at) => weir::block_on(consumer.seek(at)),
+    };
+    positioned.with_context(|| format!("moving to --from {from}"))?;
+    if !args.exit_at_end {
+        return Ok(None);
+    }
+    let mut ends = Ends::default();
+    for (shard, (low, high)) in shards {
+        let start = match from {
+            From::Seq(SeqPos::Beginning) => low,
+            From::Seq(SeqPos::End) => high,
+            From::Seq(SeqPos::At(seq)) => seq.max(low),
+            From::Time(_) => starts.get(&shard).copied().unwrap_or(high),
+        };
+        if start < high {
+            ends.waiting.insert(shard, SeqNo(high.0 - 1));
+        }
+    }
+    Ok(Some(ends))
+}
+
+/// Assigns the `--shard`s of every stream (every shard if none is given);
+/// the assigned shards with their watermarks.
+fn assign(
+    args: &Flags,
+    listed: &[StreamInfo],
+    consumer: &mut weir::Consumer<NoRuntime>,
+) -> anyhow::Result<BTreeMap<(StreamKey, ShardId), (SeqNo, SeqNo)>> {
+    let mut assigned = BTreeMap::new();
+    for stream in listed {
+        let shards: Vec<_> = stream
+            .shards
+            .iter()
+            .filter(|info| args.shard.is_empty() || args.shard.contains(&info.shard.0))
+            .collect();
+        if let Some(missing) = args.shard.iter().find(|n| !shards.iter().any(|info| info.shard.0 == **n)) {
+            let last = stream.shards.len().saturating_sub(1);
+            return Err(Usage(format!(
+                "--shard {missing}: stream {} has no shard {missing} (its shards are 0 to {last})",
+                stream.key
+            ))
+            .into());
+        }
+        for info in shards {
+            consumer.assign(stream.key.clone(), info.shard).map_err(|err| match err {
+                ConsumerError::NoSuchShard { .. } => anyhow::Error::from(Usage(format!("--shard: {err}"))),
+                err => anyhow::Error::from(err).context("assigning shards"),
+            })?;
+            assigned.insert((stream.key.clone(), info.shard), (info.low, info.high));
+        }
+    }
+    Ok(assigned)
+}
+
+/// Where a RealTime consumer starts when `--from` is not given: Kafka's
+/// `auto.offset.reset` (latest unless the URL says otherwise), else the end.
+fn default_start(streamer: &weir::Streamer<NoRuntime>) -> SeqPos {
+    #[cfg(feature = "kafka")]
+    if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
+        if kafka.options().auto_offset_reset == Some(weir_kafka::OffsetReset::Earliest) {
+            return SeqPos::Beginning;
+        }
+    }
+    let _ = streamer;
+    SeqPos::End
+}
