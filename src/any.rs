@@ -21,6 +21,8 @@ macro_rules! dispatch {
             $enum::Stdio($inner) => $call,
             #[cfg(feature = "kafka")]
             $enum::Kafka($inner) => $call,
+            #[cfg(feature = "redis")]
+            $enum::Redis($inner) => $call,
         }
     };
 }
@@ -37,6 +39,9 @@ pub enum AnyStreamer {
     /// `kafka://`
     #[cfg(feature = "kafka")]
     Kafka(weir_kafka::KafkaStreamer),
+    /// `redis://`
+    #[cfg(feature = "redis")]
+    Redis(weir_redis::RedisStreamer),
 }
 
 /// A consumer's I/O side on any backend compiled in.
@@ -51,6 +56,9 @@ pub enum AnyConsumer {
     /// `kafka://`
     #[cfg(feature = "kafka")]
     Kafka(weir_kafka::KafkaConsumer),
+    /// `redis://`
+    #[cfg(feature = "redis")]
+    Redis(weir_redis::RedisConsumer),
 }
 
 /// A producer's I/O side on any backend compiled in.
@@ -65,6 +73,9 @@ pub enum AnyProducer {
     /// `kafka://`
     #[cfg(feature = "kafka")]
     Kafka(weir_kafka::KafkaProducer),
+    /// `redis://`
+    #[cfg(feature = "redis")]
+    Redis(weir_redis::RedisProducer),
 }
 
 impl AnyStreamer {
@@ -86,6 +97,10 @@ impl AnyStreamer {
             Scheme::Kafka => Ok(Self::Kafka(weir_kafka::KafkaStreamer::from_url(url)?)),
             #[cfg(not(feature = "kafka"))]
             Scheme::Kafka => Err(missing("kafka").into()),
+            #[cfg(feature = "redis")]
+            Scheme::Redis => Ok(Self::Redis(weir_redis::RedisStreamer::from_url(url)?)),
+            #[cfg(not(feature = "redis"))]
+            Scheme::Redis => Err(missing("redis").into()),
         }
     }
 }
@@ -106,6 +121,8 @@ impl Streamer for AnyStreamer {
             Self::Stdio(s) => s.create_consumer(core).map(AnyConsumer::Stdio),
             #[cfg(feature = "kafka")]
             Self::Kafka(s) => s.create_consumer(core).map(AnyConsumer::Kafka),
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => s.create_consumer(core).map(AnyConsumer::Redis),
         }
     }
 
@@ -117,6 +134,8 @@ impl Streamer for AnyStreamer {
             Self::Stdio(s) => s.create_producer(options).map(AnyProducer::Stdio),
             #[cfg(feature = "kafka")]
             Self::Kafka(s) => s.create_producer(options).map(AnyProducer::Kafka),
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => s.create_producer(options).map(AnyProducer::Redis),
         }
     }
 

@@ -42,7 +42,7 @@
 //! Pick the runtime with a type: [`NoRuntime`] (blocking calls), `Tokio`,
 //! `AsyncStd` or `Smol` (cargo features `runtime-tokio`, `runtime-async-std`,
 //! `runtime-smol`). Pick the backend with the URL: `sim://`, `stdio://`,
-//! `kafka://` (cargo features `sim`, `stdio`, `kafka`).
+//! `kafka://`, `redis://` (cargo features `sim`, `stdio`, `kafka`, `redis`).
 
 mod any;
 

@@ -1,5 +1,7 @@
 //! Streamer and stream URLs: `kafka://host1:9092,host2:9092/orders,payments`,
-//! `stdio:///orders`, `sim://name/orders?shards=4`.
+//! `stdio:///orders`, `sim://name/orders?shards=4`,
+//! `redis://user:password@host:6379/2/orders` (credentials and a database
+//! number only in `redis://` URLs).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +21,8 @@ pub enum Scheme {
     Kafka,
     /// `sim://`: the in-memory simulated broker.
     Sim,
+    /// `redis://`: a Redis (or Valkey) server's streams.
+    Redis,
 }
 
 impl Scheme {
@@ -28,6 +32,7 @@ impl Scheme {
             Scheme::Stdio => "stdio",
             Scheme::Kafka => "kafka",
             Scheme::Sim => "sim",
+            Scheme::Redis => "redis",
         }
     }
 }
@@ -62,6 +67,24 @@ pub struct StreamerUrl {
     scheme: Scheme,
     hosts: Vec<HostPort>,
     params: BTreeMap<String, String>,
+    login: Option<Login>,
+    database: Option<u32>,
+}
+
+/// The `user:password@` part of a `redis://` URL, percent-decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The user name; empty for Redis's `default` user (`redis://:password@host`).
+    pub username: String,
+    /// The password, if given.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the password, not even in debug output.
+        f.debug_struct("Login").field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 /// A streamer URL followed by the stream keys to consume or produce.
@@ -74,17 +97,31 @@ pub struct StreamUrl {
 impl StreamerUrl {
     /// Parses a URL that may or may not name streams, keeping both parts.
     pub fn parse_with_streams(text: &str) -> Result<(StreamerUrl, Vec<StreamKey>), UrlError> {
-        let malformed =
-            |reason: &str| UrlError::Malformed { url: text.to_owned(), reason: reason.to_owned() };
+        let malformed = |reason: &str| UrlError::Malformed { url: redact(text), reason: reason.to_owned() };
         let (scheme, rest) = text.split_once("://").ok_or_else(|| malformed("expected SCHEME://"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "stdio" => Scheme::Stdio,
             "kafka" => Scheme::Kafka,
             "sim" => Scheme::Sim,
+            "redis" => Scheme::Redis,
             _ => return Err(UrlError::UnknownScheme { scheme: scheme.to_owned() }),
         };
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (authority, mut path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (login, authority) = match authority.rsplit_once('@') {
+            Some((userinfo, hosts)) if scheme == Scheme::Redis => (Some(parse_login(text, userinfo)?), hosts),
+            _ => (None, authority),
+        };
+        let mut database = None;
+        if scheme == Scheme::Redis {
+            if let Some((db, keys)) = path.split_once('/') {
+                let number = db.parse::<u32>().map_err(|_| {
+                    malformed(&format!("{db:?} is not a database number (redis://host/DB/stream_a,stream_b)"))
+                })?;
+                database = Some(number);
+                path = keys;
+            }
+        }
         if path.contains('/') {
             return Err(malformed("the path is a comma-separated list of stream keys and has no '/'"));
         }
@@ -95,10 +132,10 @@ impl StreamerUrl {
             .split(',')
             .filter(|_| !path.is_empty())
             .map(|key| {
-                StreamKey::new(key).map_err(|source| UrlError::BadStreamKey { url: text.to_owned(), source })
+                StreamKey::new(key).map_err(|source| UrlError::BadStreamKey { url: redact(text), source })
             })
             .collect::<Result<_, _>>()?;
-        Ok((StreamerUrl { scheme, hosts, params }, streams))
+        Ok((StreamerUrl { scheme, hosts, params, login, database }, streams))
     }
 
     /// The backend named.
@@ -109,6 +146,16 @@ impl StreamerUrl {
     /// The hosts (for `sim://`, the simulator's name as a domain).
     pub fn hosts(&self) -> &[HostPort] {
         &self.hosts
+    }
+
+    /// The `user:password@` part (`redis://` only).
+    pub fn login(&self) -> Option<&Login> {
+        self.login.as_ref()
+    }
+
+    /// The database number (`redis://host/DB/streams` only).
+    pub fn database(&self) -> Option<u32> {
+        self.database
     }
 
     /// The query parameters, sorted by name.
@@ -148,6 +195,33 @@ impl StreamerUrl {
     }
 }
 
+/// `user:password` (either part may be empty), percent-decoded.
+fn parse_login(url: &str, userinfo: &str) -> Result<Login, UrlError> {
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part).decode_utf8().map(|s| s.into_owned()).map_err(|_| {
+            UrlError::Malformed { url: redact(url), reason: "the user name or password is not UTF-8".into() }
+        })
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(decode(password)?)),
+        None => (userinfo, None),
+    };
+    Ok(Login { username: decode(user)?, password })
+}
+
+/// `url` with the password of a `user:password@` part replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    match authority.rsplit_once('@').and_then(|(userinfo, _)| userinfo.split_once(':')) {
+        Some((user, password)) => {
+            let at = scheme.len() + 3 + user.len() + 1;
+            format!("{}***{}", &url[..at], &url[at + password.len()..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 fn list_or_none(names: &[&str]) -> String {
     if names.is_empty() {
         "none".to_owned()
@@ -158,7 +232,7 @@ fn list_or_none(names: &[&str]) -> String {
 
 fn parse_hosts(url: &str, scheme: Scheme, authority: &str) -> Result<Vec<HostPort>, UrlError> {
     let bad =
-        |host: &str, reason: String| UrlError::BadHost { host: host.to_owned(), url: url.to_owned(), reason };
+        |host: &str, reason: String| UrlError::BadHost { host: host.to_owned(), url: redact(url), reason };
     if authority.contains('@') {
         return Err(bad(authority, "credentials do not belong in the url; pass them as options".into()));
     }
@@ -185,8 +259,8 @@ fn parse_hosts(url: &str, scheme: Scheme, authority: &str) -> Result<Vec<HostPor
         Scheme::Stdio if !hosts.is_empty() => {
             Err(bad(authority, "stdio takes no host: write stdio:///key1,key2".into()))
         }
-        Scheme::Kafka if hosts.is_empty() => {
-            Err(UrlError::MissingHost { url: url.to_owned(), scheme: scheme.to_string() })
+        Scheme::Kafka | Scheme::Redis if hosts.is_empty() => {
+            Err(UrlError::MissingHost { url: redact(url), scheme: scheme.to_string() })
         }
         Scheme::Sim if hosts.len() > 1 || hosts.iter().any(|h| h.port.is_some()) => {
             Err(bad(authority, "sim takes one simulator name and no port, e.g. sim://test1/orders".into()))
@@ -214,6 +288,10 @@ impl FromStr for StreamerUrl {
     }
 }
 
+/// What a user name written back into a URL escapes.
+const USERINFO: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// Writes `items` separated by commas.
 fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
     for (i, item) in items.iter().enumerate() {
@@ -226,6 +304,19 @@ fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::
 }
 
 impl StreamerUrl {
+    /// `scheme://[user:***@]hosts`: a password is never shown.
+    fn write_authority(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://", self.scheme)?;
+        if let Some(login) = &self.login {
+            let user = percent_encoding::utf8_percent_encode(&login.username, USERINFO);
+            match login.password {
+                Some(_) => write!(f, "{user}:***@")?,
+                None => write!(f, "{user}@")?,
+            }
+        }
+        write_list(f, &self.hosts)
+    }
+
     fn write_params(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.params.is_empty() {
             let query: String =
@@ -238,8 +329,10 @@ impl StreamerUrl {
 
 impl fmt::Display for StreamerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", self.scheme)?;
-        write_list(f, &self.hosts)?;
+        self.write_authority(f)?;
+        if let Some(db) = self.database {
+            write!(f, "/{db}/")?;
+        }
         self.write_params(f)
     }
 }
@@ -261,7 +354,7 @@ impl FromStr for StreamUrl {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (streamer, streams) = StreamerUrl::parse_with_streams(text)?;
         if streams.is_empty() {
-            return Err(UrlError::MissingStreams { url: text.to_owned() });
+            return Err(UrlError::MissingStreams { url: redact(text) });
         }
         Ok(StreamUrl { streamer, streams })
     }
@@ -269,9 +362,11 @@ impl FromStr for StreamUrl {
 
 impl fmt::Display for StreamUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", self.streamer.scheme)?;
-        write_list(f, &self.streamer.hosts)?;
+        self.streamer.write_authority(f)?;
         f.write_str("/")?;
+        if let Some(db) = self.streamer.database {
+            write!(f, "{db}/")?;
+        }
         write_list(f, &self.streams)?;
         self.streamer.write_params(f)
     }
@@ -305,6 +400,16 @@ mod tests {
         assert_eq!(sim.streamer().to_string().parse::<StreamerUrl>().as_ref(), Ok(sim.streamer()));
         assert_eq!(sim.streamer().hosts()[0].to_string(), "lab");
 
+        let redis: StreamUrl = "redis://me:p%40ss:w@127.0.0.1:6380/3/a,b?batch=10".parse().unwrap();
+        let login = redis.streamer().login().unwrap();
+        assert_eq!((login.username.as_str(), login.password.as_deref()), ("me", Some("p@ss:w")));
+        assert_eq!((redis.streamer().database(), keys(&redis)), (Some(3), vec!["a", "b"]));
+        assert_eq!(redis.to_string(), "redis://me:***@127.0.0.1:6380/3/a,b?batch=10", "no password shown");
+        assert!(!format!("{redis:?}").contains("p@ss"), "nor in debug output");
+        let plain: StreamUrl = "redis://h/orders".parse().unwrap();
+        assert_eq!((plain.streamer().login(), plain.streamer().database()), (None, None));
+        assert_eq!(redact("redis://u:secret@h/0/a"), "redis://u:***@h/0/a");
+
         let v6: StreamerUrl = "kafka://[::1]:9092".parse().unwrap();
         assert_eq!(v6.hosts()[0].port, Some(9092));
     }
@@ -333,6 +438,11 @@ mod tests {
                 "{empty_key}: {err}"
             );
         }
+        let err = "redis://h/x0/orders".parse::<StreamUrl>().unwrap_err();
+        assert!(matches!(&err, UrlError::Malformed { reason, .. } if reason.contains("\"x0\"")), "{err}");
+        assert!(matches!("redis://h/0/a/b".parse::<StreamUrl>(), Err(UrlError::Malformed { .. })));
+        assert!(matches!("redis://u:p@/a".parse::<StreamUrl>(), Err(UrlError::MissingHost { .. })));
+        assert!(matches!("kafka://u:p@h/a".parse::<StreamUrl>(), Err(UrlError::BadHost { .. })));
         let sim: StreamerUrl = "sim://x?shards=many".parse().unwrap();
         let err = sim.param::<u32>("shards").unwrap_err();
         assert!(err.to_string().contains("shards"), "{err}");

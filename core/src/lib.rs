@@ -42,7 +42,7 @@ pub mod message;
 pub mod options;
 pub mod timestamp;
 
-pub use address::{HostPort, Scheme, StreamUrl, StreamerUrl};
+pub use address::{HostPort, Login, Scheme, StreamUrl, StreamerUrl};
 pub use consumer::{Capabilities, Command, CommitId, ConsumerCore, Epoch, StreamShard, Target};
 pub use error::{
     BackendError, BackendErrorKind, ConsumerError, OptionsError, ProducerError, StreamKeyError,

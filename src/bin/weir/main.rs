@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 /// Move messages between stdio pipes, Kafka and the simulator.
 ///
 /// Streams are named by URL: stdio:///keyA,keyB (stdin/stdout),
-/// kafka://host:9092/topic, sim://name/stream.
+/// kafka://host:9092/topic, redis://host:6379/stream, sim://name/stream.
 #[derive(Parser, Debug)]
 #[command(name = "weir", version, propagate_version = true, after_help = exit::HELP)]
 struct Cli {

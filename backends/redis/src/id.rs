@@ -1,0 +1,140 @@
+//! Redis entry ids (`ms-n`) and weir sequence numbers.
+//!
+//! The rule, the same as SeaStreamer's Redis backend so that both name an
+//! entry by the same number: `seq = ms << 16 | n`. It is lossless and keeps
+//! the order of ids for every id with `ms < 2^48` (until the year 10889) and
+//! `n < 2^16` (65 536 entries in one millisecond); any other id is an
+//! [`IdError`], never a wrap. A message's timestamp is the id's `ms`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+use weir_core::{SeqNo, Timestamp};
+
+/// Bits of a seq that hold the id's `n`.
+const N_BITS: u32 = 16;
+/// The largest `ms` a seq can hold.
+pub const MAX_MS: u64 = (1 << (64 - N_BITS)) - 1;
+/// The largest `n` a seq can hold.
+pub const MAX_N: u64 = (1 << N_BITS) - 1;
+
+/// An entry id that is not `ms-n`, or does not fit a seq.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdError {
+    /// Not two decimal numbers joined by `-`.
+    #[error("entry id {0:?} is not of the form MS-N")]
+    Malformed(String),
+    /// `ms` or `n` too large for a weir seq.
+    #[error("entry id {0} does not fit a weir seq (ms < 2^48 and n < 2^16 do)")]
+    OutOfRange(EntryId),
+}
+
+/// A Redis stream entry id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryId {
+    /// Milliseconds since the Unix epoch.
+    pub ms: u64,
+    /// The entry's number within its millisecond.
+    pub n: u64,
+}
+
+impl EntryId {
+    /// The id below every entry: reading after it reads everything.
+    pub const ZERO: EntryId = EntryId { ms: 0, n: 0 };
+
+    /// The id a seq names.
+    pub fn from_seq(seq: SeqNo) -> EntryId {
+        EntryId { ms: seq.0 >> N_BITS, n: seq.0 & MAX_N }
+    }
+
+    /// The seq of this id, if it fits.
+    pub fn to_seq(self) -> Result<SeqNo, IdError> {
+        if self.ms > MAX_MS || self.n > MAX_N {
+            return Err(IdError::OutOfRange(self));
+        }
+        Ok(SeqNo(self.ms << N_BITS | self.n))
+    }
+
+    /// The first possible id of millisecond `ms`.
+    pub fn at_millis(ms: u64) -> EntryId {
+        EntryId { ms, n: 0 }
+    }
+
+    /// The greatest id before this one: reading *after* it (XREAD and
+    /// XGROUP SETID take exclusive ids) starts *at* this one.
+    pub fn before(self) -> EntryId {
+        match (self.ms, self.n) {
+            (0, 0) => EntryId::ZERO,
+            (ms, 0) => EntryId { ms: ms - 1, n: u64::MAX },
+            (ms, n) => EntryId { ms, n: n - 1 },
+        }
+    }
+
+    /// The timestamp of this id (its `ms`).
+    pub fn timestamp(self) -> Timestamp {
+        i64::try_from(self.ms)
+            .ok()
+            .and_then(|ms| Timestamp::from_unix_millis(ms).ok())
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.n)
+    }
+}
+
+impl FromStr for EntryId {
+    type Err = IdError;
+    fn from_str(text: &str) -> Result<Self, IdError> {
+        let malformed = || IdError::Malformed(text.to_owned());
+        let (ms, n) = text.split_once('-').ok_or_else(malformed)?;
+        let number = |part: &str| {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed());
+            }
+            part.parse::<u64>().map_err(|_| malformed())
+        };
+        Ok(EntryId { ms: number(ms)?, n: number(n)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn seq_rule_is_lossless_and_keeps_order() {
+        let ids = ["0-1", "0-65535", "1-0", "1700000000000-0", "1700000000000-7", "281474976710655-65535"];
+        let ids: Vec<EntryId> = ids.iter().map(|t| t.parse().unwrap()).collect();
+        let seqs: Vec<SeqNo> = ids.iter().map(|id| id.to_seq().unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "order kept: {seqs:?}");
+        for (id, seq) in ids.iter().zip(&seqs) {
+            assert_eq!(EntryId::from_seq(*seq), *id, "round trip of {id}");
+        }
+        assert_eq!("1-2".parse::<EntryId>().unwrap().to_seq(), Ok(SeqNo(65_538)));
+    }
+
+    #[test]
+    fn ids_that_do_not_fit_are_errors() {
+        let big_n: EntryId = "5-65536".parse().unwrap();
+        assert_eq!(big_n.to_seq(), Err(IdError::OutOfRange(big_n)));
+        let big_ms: EntryId = "281474976710656-0".parse().unwrap();
+        assert!(big_ms.to_seq().unwrap_err().to_string().contains("281474976710656-0"));
+        for bad in ["", "5", "-1", "1-", "a-1", "1-b", "1-2-3", " 1-0", "+1-0", "18446744073709551616-0"] {
+            assert_eq!(bad.parse::<EntryId>(), Err(IdError::Malformed(bad.into())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn before_is_the_greatest_smaller_id() {
+        assert_eq!(EntryId { ms: 5, n: 3 }.before(), EntryId { ms: 5, n: 2 });
+        assert_eq!(EntryId { ms: 5, n: 0 }.before(), EntryId { ms: 4, n: u64::MAX });
+        assert_eq!(EntryId::ZERO.before(), EntryId::ZERO);
+        assert_eq!(EntryId { ms: 1_700_000_000_123, n: 0 }.timestamp().unix_millis(), 1_700_000_000_123);
+    }
+}

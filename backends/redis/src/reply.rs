@@ -1,0 +1,212 @@
+//! Reading the replies of XREAD, XREADGROUP, XREVRANGE and XAUTOCLAIM into
+//! entries: pure functions of the client's decoded values, tested without a
+//! server.
+
+use redis::Value;
+
+use crate::error::RedisError;
+use crate::id::EntryId;
+use crate::layout::PAYLOAD_FIELD;
+
+/// One stream entry as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The Redis key it was read from.
+    pub key: String,
+    /// Its id.
+    pub id: EntryId,
+    /// Its `msg` field; `None` for an entry without one.
+    pub payload: Option<Vec<u8>>,
+}
+
+fn unexpected(command: &'static str, value: &Value) -> RedisError {
+    let mut reply = format!("{value:?}");
+    if reply.len() > 200 {
+        let mut cut = 200;
+        while !reply.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reply.truncate(cut);
+        reply.push('…');
+    }
+    RedisError::Reply { command, reply }
+}
+
+fn text(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) => Some(text.as_bytes()),
+        _ => None,
+    }
+}
+
+fn id_of(command: &'static str, key: &str, value: &Value) -> Result<EntryId, RedisError> {
+    let raw = text(value).ok_or_else(|| unexpected(command, value))?;
+    std::str::from_utf8(raw)
+        .map_err(|_| unexpected(command, value))?
+        .parse()
+        .map_err(|source| RedisError::Id { key: key.to_owned(), source })
+}
+
+/// The entries of an XREAD or XREADGROUP reply (`[[key, [[id, [field,
+/// value, …]], …]], …]`, or a map of key to entries). A timed-out read
+/// (nil) has none. Entries still pending but deleted (nil fields) are left
+/// out: there is nothing to deliver.
+pub fn read_reply(command: &'static str, value: Value, out: &mut Vec<Entry>) -> Result<(), RedisError> {
+    let streams: Vec<(Value, Value)> = match value {
+        Value::Nil => return Ok(()),
+        Value::Array(streams) => streams
+            .into_iter()
+            .map(|stream| match stream {
+                Value::Array(pair) if pair.len() == 2 => {
+                    let mut pair = pair.into_iter();
+                    Ok((pair.next().unwrap_or(Value::Nil), pair.next().unwrap_or(Value::Nil)))
+                }
+                other => Err(unexpected(command, &other)),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::Map(streams) => streams,
+        other => return Err(unexpected(command, &other)),
+    };
+    for (key, entries) in streams {
+        let key =
+            text(&key).and_then(|k| std::str::from_utf8(k).ok()).ok_or_else(|| unexpected(command, &key))?;
+        entries_of(command, key, entries, out)?;
+    }
+    Ok(())
+}
+
+/// The entries of one key: `[[id, [field, value, …]], …]`, as XRANGE,
+/// XREVRANGE and XAUTOCLAIM give them too.
+pub fn entries_of(
+    command: &'static str,
+    key: &str,
+    value: Value,
+    out: &mut Vec<Entry>,
+) -> Result<(), RedisError> {
+    let Value::Array(entries) = value else {
+        return Err(unexpected(command, &value));
+    };
+    for entry in entries {
+        let Value::Array(pair) = entry else {
+            return Err(unexpected(command, &entry));
+        };
+        let mut pair = pair.into_iter();
+        let (Some(id), Some(fields)) = (pair.next(), pair.next()) else {
+            return Err(RedisError::Reply { command, reply: "an entry without id and fields".into() });
+        };
+        let id = id_of(command, key, &id)?;
+        let fields = match fields {
+            Value::Nil => continue,
+            Value::Array(fields) => fields,
+            Value::Map(pairs) => pairs.into_iter().flat_map(|(f, v)| [f, v]).collect(),
+            other => return Err(unexpected(command, &other)),
+        };
+        let mut payload = None;
+        let mut fields = fields.into_iter();
+        while let (Some(field), Some(value)) = (fields.next(), fields.next()) {
+            if text(&field) == Some(PAYLOAD_FIELD.as_bytes()) {
+                payload = match value {
+                    Value::BulkString(bytes) => Some(bytes),
+                    Value::SimpleString(text) => Some(text.into_bytes()),
+                    other => return Err(unexpected(command, &other)),
+                };
+            }
+        }
+        out.push(Entry { key: key.to_owned(), id, payload });
+    }
+    Ok(())
+}
+
+/// An XAUTOCLAIM reply: the cursor to continue from (`0-0` when done) and
+/// the entries claimed. Redis 6.2 answers `[cursor, entries]`, 7.0 and later
+/// `[cursor, entries, deleted ids]`; both are accepted.
+pub fn autoclaim_reply(key: &str, value: Value, out: &mut Vec<Entry>) -> Result<EntryId, RedisError> {
+    const COMMAND: &str = "XAUTOCLAIM";
+    let Value::Array(parts) = value else {
+        return Err(unexpected(COMMAND, &value));
+    };
+    if !(2..=3).contains(&parts.len()) {
+        return Err(RedisError::Reply { command: COMMAND, reply: format!("{} elements", parts.len()) });
+    }
+    let mut parts = parts.into_iter();
+    let cursor = id_of(COMMAND, key, &parts.next().unwrap_or(Value::Nil))?;
+    entries_of(COMMAND, key, parts.next().unwrap_or(Value::Nil), out)?;
+    Ok(cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn entry(id: &str, fields: &[&str]) -> Value {
+        Value::Array(vec![bulk(id), Value::Array(fields.iter().map(|f| bulk(f)).collect())])
+    }
+
+    #[test]
+    fn reads_entries_of_every_key_in_order() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                bulk("a:0"),
+                Value::Array(vec![entry("1-0", &["msg", "x"]), entry("1-1", &["other", "y", "msg", "z"])]),
+            ]),
+            Value::Array(vec![bulk("a:1"), Value::Array(vec![entry("2-0", &["msg", ""])])]),
+        ]);
+        let mut out = Vec::new();
+        read_reply("XREAD", reply, &mut out).unwrap();
+        let got: Vec<(&str, String, Option<&[u8]>)> =
+            out.iter().map(|e| (e.key.as_str(), e.id.to_string(), e.payload.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("a:0", "1-0".into(), Some(&b"x"[..])),
+                ("a:0", "1-1".into(), Some(&b"z"[..])),
+                ("a:1", "2-0".into(), Some(&b""[..]))
+            ]
+        );
+        let mut none = Vec::new();
+        read_reply("XREAD", Value::Nil, &mut none).unwrap();
+        assert!(none.is_empty(), "a timed-out read has no entries");
+    }
+
+    #[test]
+    fn entries_without_payload_or_deleted_are_told_apart() {
+        let mut out = Vec::new();
+        let deleted = Value::Array(vec![bulk("3-0"), Value::Nil]);
+        entries_of("XREADGROUP", "k", Value::Array(vec![entry("1-0", &["name", "v"]), deleted]), &mut out)
+            .unwrap();
+        assert_eq!(out, [Entry { key: "k".into(), id: "1-0".parse().unwrap(), payload: None }]);
+    }
+
+    #[test]
+    fn bad_ids_and_shapes_are_errors() {
+        let mut out = Vec::new();
+        let err =
+            entries_of("XREAD", "k", Value::Array(vec![entry("x-1", &["msg", "a"])]), &mut out).unwrap_err();
+        assert!(err.to_string().contains("\"x-1\""), "{err}");
+        let err = read_reply("XREAD", Value::Int(3), &mut out).unwrap_err();
+        assert!(matches!(err, RedisError::Reply { command: "XREAD", .. }), "{err}");
+    }
+
+    #[test]
+    fn autoclaim_takes_both_reply_forms() {
+        let claimed = || Value::Array(vec![entry("5-0", &["msg", "a"])]);
+        for reply in [
+            Value::Array(vec![bulk("0-0"), claimed()]),
+            Value::Array(vec![bulk("0-0"), claimed(), Value::Array(vec![bulk("4-0")])]),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(autoclaim_reply("k", reply, &mut out).unwrap(), EntryId::ZERO);
+            assert_eq!(out.len(), 1);
+        }
+        let mut out = Vec::new();
+        let more = Value::Array(vec![bulk("9-3"), Value::Array(vec![])]);
+        assert_eq!(autoclaim_reply("k", more, &mut out).unwrap(), EntryId { ms: 9, n: 3 });
+        assert!(autoclaim_reply("k", Value::Array(vec![bulk("0-0")]), &mut out).is_err());
+    }
+}

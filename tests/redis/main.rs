@@ -1,0 +1,11 @@
+//! The Redis Streams backend on a real server (Valkey or Redis, started by
+//! `scripts/redis-server run -- …`): positions, producer receipts, groups,
+//! an independent client reading and writing the same keys, and faults.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod faults;
+mod groups;
+mod interop;
+mod positions;
