@@ -25,7 +25,6 @@ fn backend_kind(err: &ConsumerError) -> BackendErrorKind {
 }
 
 #[tokio::test]
-#[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features --test redis -- --include-ignored"]
 async fn connection_refused() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Closed again: nothing listens there now.
@@ -42,7 +41,6 @@ async fn connection_refused() {
 }
 
 #[tokio::test]
-#[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features --test redis -- --include-ignored"]
 async fn no_answer_within_the_connect_timeout() {
     // Accepts connections (the kernel does, into the backlog) and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
