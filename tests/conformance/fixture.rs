@@ -24,6 +24,10 @@ pub trait Fixture {
     fn history(&self) -> History;
     /// How members of one group share the work.
     fn groups(&self) -> Groups;
+    /// How the backend numbers messages.
+    fn seqs(&self) -> Seqs {
+        Seqs::Contiguous
+    }
     /// Whether the backend reports its assignment once the consumer is ready
     /// (a real broker needs a moment for that, and the suite waits for it).
     fn announces_assignment(&self) -> bool {
@@ -50,6 +54,19 @@ pub enum Groups {
     ByShard,
     /// Each message goes to one member, in turn, in arrival order.
     RoundRobin,
+    /// Each message goes to the member that asks first (Redis's XREADGROUP):
+    /// every member reads every shard.
+    FirstAsked,
+}
+
+/// How a backend numbers messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seqs {
+    /// Each shard 0, 1, 2, … in the order stored.
+    Contiguous,
+    /// Increasing, from the store (Redis entry ids): the seq a receipt
+    /// reports, with gaps.
+    FromStore,
 }
 
 /// The simulated broker: a fresh named broker per fixture.
@@ -225,5 +242,55 @@ impl Fixture for Kafka {
 
     fn groups(&self) -> Groups {
         Groups::ByShard
+    }
+}
+
+/// A Redis-protocol server (Valkey in tests): every fixture gets its own
+/// key and group namespace.
+#[cfg(feature = "redis")]
+pub struct Redis {
+    url: String,
+}
+
+#[cfg(feature = "redis")]
+impl Redis {
+    /// A namespace of its own on the test server (`WEIR_REDIS`); fails the
+    /// test, saying how to run it, without one.
+    pub fn new() -> Self {
+        let address = crate::support::redis_address();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let namespace = format!("conf-{}-{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        Self { url: format!("redis://{address}?namespace={namespace}&block.ms=50") }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Fixture for Redis {
+    fn streamer<R: Runtime>(&self) -> weir::Streamer<R> {
+        weir::connect(&self.url).expect("redis url")
+    }
+
+    fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {
+        match streamer.backend() {
+            weir::AnyStreamer::Redis(redis) => redis.create_stream(key, shards).expect("shard keys made"),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a redis fixture makes redis streamers"),
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full("redis")
+    }
+
+    fn history(&self) -> History {
+        History::Stored
+    }
+
+    fn groups(&self) -> Groups {
+        Groups::FirstAsked
+    }
+
+    fn seqs(&self) -> Seqs {
+        Seqs::FromStore
     }
 }

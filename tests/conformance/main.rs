@@ -96,3 +96,35 @@ conformance!(
     weir::NoRuntime,
     OnNoRuntime
 );
+#[cfg(feature = "redis")]
+conformance!(
+    #[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features -- --include-ignored"]
+    redis_tokio,
+    Redis::new(),
+    weir::Tokio,
+    OnTokio
+);
+#[cfg(feature = "redis")]
+conformance!(
+    #[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features -- --include-ignored"]
+    redis_async_std,
+    Redis::new(),
+    weir::AsyncStd,
+    OnAsyncStd
+);
+#[cfg(feature = "redis")]
+conformance!(
+    #[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features -- --include-ignored"]
+    redis_smol,
+    Redis::new(),
+    weir::Smol,
+    OnSmol
+);
+#[cfg(feature = "redis")]
+conformance!(
+    #[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features -- --include-ignored"]
+    redis_no_runtime,
+    Redis::new(),
+    weir::NoRuntime,
+    OnNoRuntime
+);

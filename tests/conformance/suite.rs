@@ -11,11 +11,11 @@ use std::time::Duration;
 use futures_core::Stream;
 use weir::core::backend::Streamer as _;
 use weir::{
-    ConsumerError, ConsumerMode, ConsumerOptions, Message, OptionsError, ProducerError, ProducerOptions,
-    Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError,
+    ConsumerError, ConsumerMode, ConsumerOptions, Message, MessageHeader, OptionsError, ProducerError,
+    ProducerOptions, Runtime, SeqNo, SeqPos, ShardId, StreamKey, StreamerError,
 };
 
-use crate::fixture::{Fixture, Groups, History};
+use crate::fixture::{Fixture, Groups, History, Seqs};
 
 use crate::support::{consumer_options as options, key, within};
 
@@ -27,13 +27,15 @@ async fn produce<R: Runtime>(
     streamer: &weir::Streamer<R>,
     key: &StreamKey,
     payloads: impl IntoIterator<Item = String>,
-) {
+) -> Vec<MessageHeader> {
     let mut producer = streamer.create_producer(ProducerOptions::default()).expect("producer");
+    let mut stored = Vec::new();
     for payload in payloads {
         let receipt = producer.send_to(key, payload).expect("send");
-        within::<R, _>(WAIT, "a receipt", receipt).await.expect("stored");
+        stored.push(within::<R, _>(WAIT, "a receipt", receipt).await.expect("stored"));
     }
     within::<R, _>(WAIT, "a flush", producer.flush()).await.expect("flush");
+    stored
 }
 
 fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
@@ -59,6 +61,21 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 fn seqs(messages: &[Message]) -> Vec<u64> {
     messages.iter().map(|m| m.seq().0).collect()
+}
+
+/// The seqs messages stored as `stored` must carry: `contiguous` on a
+/// backend that numbers each shard 0, 1, 2, … ([`Seqs::Contiguous`]); on one
+/// whose seqs come from the store, those the receipts reported.
+fn want_seqs<F: Fixture>(fx: &F, stored: &[MessageHeader], contiguous: &[u64]) -> Vec<u64> {
+    match fx.seqs() {
+        Seqs::Contiguous => contiguous.to_vec(),
+        Seqs::FromStore => stored.iter().map(|h| h.seq.0).collect(),
+    }
+}
+
+/// The seq of the message stored as `stored`, `contiguous` where seqs are.
+fn seq_of<F: Fixture>(fx: &F, stored: &MessageHeader, contiguous: u64) -> SeqNo {
+    SeqNo(want_seqs(fx, std::slice::from_ref(stored), &[contiguous])[0])
 }
 
 /// Polls a future once with a waker that does nothing, then hands it back.
@@ -107,10 +124,10 @@ pub async fn next_delivers_in_order<R: Runtime, F: Fixture>(fx: &F) {
     let mut consumer =
         ready_consumer(fx, &streamer, std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
             .await;
-    produce(&streamer, &orders, numbered(0..10)).await;
+    let sent = produce(&streamer, &orders, numbered(0..10)).await;
     let got = take(&mut consumer, 10).await;
     assert_eq!(payloads(&got), numbered(0..10).collect::<Vec<_>>());
-    assert_eq!(seqs(&got), (0..10).collect::<Vec<_>>());
+    assert_eq!(seqs(&got), want_seqs(fx, &sent, &(0..10).collect::<Vec<_>>()));
     assert!(got.iter().all(|m| m.stream_key() == &orders && m.shard() == ShardId(0)));
 }
 
@@ -138,10 +155,10 @@ pub async fn realtime_starts_at_the_end<R: Runtime, F: Fixture>(fx: &F) {
     match fx.history() {
         History::Stored => {
             let mut consumer = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), realtime).await;
-            produce(&streamer, &orders, numbered(3..5)).await;
+            let sent = produce(&streamer, &orders, numbered(3..5)).await;
             let got = take(&mut consumer, 2).await;
             assert_eq!(payloads(&got), ["m3", "m4"]);
-            assert_eq!(seqs(&got), [3, 4]);
+            assert_eq!(seqs(&got), want_seqs(fx, &sent, &[3, 4]));
         }
         History::FromFirstConsumer => {
             // The first consumer reads what was written before it existed too.
@@ -169,11 +186,11 @@ pub async fn rewind_beginning_replays<R: Runtime, F: Fixture>(fx: &F) {
         assert_eq!(seqs(&got), [0, 1, 2, 3, 4]);
         return;
     }
-    produce(&streamer, &orders, numbered(0..5)).await;
+    let sent = produce(&streamer, &orders, numbered(0..5)).await;
     assert_eq!(payloads(&take(&mut consumer, 5).await), numbered(0..5).collect::<Vec<_>>());
     consumer.rewind(SeqPos::Beginning).await.expect("rewind");
     let again = take(&mut consumer, 5).await;
-    assert_eq!(seqs(&again), [0, 1, 2, 3, 4]);
+    assert_eq!(seqs(&again), want_seqs(fx, &sent, &[0, 1, 2, 3, 4]));
 }
 
 pub async fn rewind_at_and_end<R: Runtime, F: Fixture>(fx: &F) {
@@ -190,14 +207,14 @@ pub async fn rewind_at_and_end<R: Runtime, F: Fixture>(fx: &F) {
         assert_eq!((payloads(&got), seqs(&got)), (numbered(0..3).collect::<Vec<_>>(), vec![0, 1, 2]));
         return;
     }
-    produce(&streamer, &orders, numbered(0..6)).await;
+    let sent = produce(&streamer, &orders, numbered(0..6)).await;
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
-    consumer.rewind(SeqPos::At(SeqNo(3))).await.expect("rewind");
+    consumer.rewind(SeqPos::At(seq_of(fx, &sent[3], 3))).await.expect("rewind");
     assert_eq!(payloads(&take(&mut consumer, 3).await), ["m3", "m4", "m5"]);
-    consumer.rewind(SeqPos::At(SeqNo(1))).await.expect("rewind back");
-    assert_eq!(seqs(&take(&mut consumer, 2).await), [1, 2]);
+    consumer.rewind(SeqPos::At(seq_of(fx, &sent[1], 1))).await.expect("rewind back");
+    assert_eq!(seqs(&take(&mut consumer, 2).await), want_seqs(fx, &sent[1..3], &[1, 2]));
     consumer.rewind(SeqPos::End).await.expect("rewind end");
     produce(&streamer, &orders, numbered(6..7)).await;
     assert_eq!(payloads(&take(&mut consumer, 1).await), ["m6"]);
@@ -269,7 +286,9 @@ async fn shards_assigned_at_the_next_rewind<R: Runtime, F: Fixture>(fx: &F) {
     let streamer = fx.streamer::<R>();
     let orders = key("orders.split");
     fx.create_stream(&streamer, &orders, 2);
-    produce(&streamer, &orders, numbered(0..6)).await; // round-robin: even → shard 0, odd → shard 1
+    let sent = produce(&streamer, &orders, numbered(0..6)).await; // round-robin: even → shard 0, odd → shard 1
+    let of_shard =
+        |shard: u32| sent.iter().filter(|h| h.shard == ShardId(shard)).cloned().collect::<Vec<_>>();
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
@@ -277,19 +296,26 @@ async fn shards_assigned_at_the_next_rewind<R: Runtime, F: Fixture>(fx: &F) {
     consumer.rewind(SeqPos::Beginning).await.unwrap();
     let got = take(&mut consumer, 3).await;
     assert!(got.iter().all(|m| m.shard() == ShardId(1)), "only shard 1 was assigned: {got:?}");
-    assert_eq!(seqs(&got), [0, 1, 2]);
+    assert_eq!(seqs(&got), want_seqs(fx, &of_shard(1), &[0, 1, 2]));
 
     consumer.assign(orders.clone(), ShardId(0)).unwrap();
     consumer.rewind(SeqPos::Beginning).await.unwrap();
     let mut both: Vec<(u32, u64)> =
         take(&mut consumer, 6).await.iter().map(|m| (m.shard().0, m.seq().0)).collect();
     both.sort();
-    assert_eq!(both, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+    let mut want: Vec<(u32, u64)> = (0..2)
+        .flat_map(|shard| {
+            want_seqs(fx, &of_shard(shard), &[0, 1, 2]).into_iter().map(move |seq| (shard, seq))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(both, want);
 
     consumer.unassign(orders.clone(), ShardId(1)).unwrap();
-    consumer.rewind(SeqPos::At(SeqNo(2))).await.unwrap();
+    let third = seq_of(fx, &of_shard(0)[2], 2);
+    consumer.rewind(SeqPos::At(third)).await.unwrap();
     let got = take(&mut consumer, 1).await;
-    assert_eq!((got[0].shard(), got[0].seq()), (ShardId(0), SeqNo(2)));
+    assert_eq!((got[0].shard(), got[0].seq()), (ShardId(0), third));
 }
 
 pub async fn assignment_errors<R: Runtime, F: Fixture>(fx: &F) {
@@ -409,7 +435,43 @@ pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
     match fx.groups() {
         Groups::ByShard => load_balanced_by_shard::<R, F>(fx).await,
         Groups::RoundRobin => load_balanced_round_robin::<R, F>(fx).await,
+        Groups::FirstAsked => load_balanced_first_asked::<R, F>(fx).await,
     }
+}
+
+/// Members share every shard, message by message, each message going to the
+/// member that asks first: together they get each message once, with the
+/// seq it was stored with.
+async fn load_balanced_first_asked<R: Runtime, F: Fixture>(fx: &F) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders.split");
+    fx.create_stream(&streamer, &orders, 3);
+    let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
+    let mut a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;
+    let mut b = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced).await;
+    let sent = produce(&streamer, &orders, numbered(0..9)).await;
+    let mut got: Vec<Message> = Vec::new();
+    let both = std::future::poll_fn(|cx| {
+        for member in [&mut a, &mut b] {
+            // A dropped `next` loses nothing, so both members can be asked at once.
+            while let Poll::Ready(message) = std::pin::Pin::new(&mut member.next()).poll(cx) {
+                got.push(message.expect("a message"));
+            }
+        }
+        if got.len() >= sent.len() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    within::<R, _>(WAIT, "9 messages from two members", both).await;
+    let mut delivered: Vec<(String, u32, u64)> =
+        got.iter().map(|m| (m.payload.as_str().unwrap().to_owned(), m.shard().0, m.seq().0)).collect();
+    delivered.sort();
+    let mut want: Vec<(String, u32, u64)> =
+        numbered(0..9).zip(&sent).map(|(payload, h)| (payload, h.shard.0, h.seq.0)).collect();
+    want.sort();
+    assert_eq!(delivered, want, "each message once, as stored");
 }
 
 /// Members share a stream message by message, in turn, in the order they
@@ -491,12 +553,19 @@ pub async fn dropped_seek_leaves_consumer_usable<R: Runtime, F: Fixture>(fx: &F)
         return;
     }
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
+    let mut receipts = Vec::new();
     for i in 0..6u64 {
-        let _receipt = producer
-            .send_at(&orders, format!("m{i}"), Some(base.saturating_add(Duration::from_secs(i))))
-            .unwrap();
+        receipts.push(
+            producer
+                .send_at(&orders, format!("m{i}"), Some(base.saturating_add(Duration::from_secs(i))))
+                .unwrap(),
+        );
     }
     producer.flush().await.unwrap();
+    let mut sent = Vec::new();
+    for receipt in receipts {
+        sent.push(receipt.await.unwrap());
+    }
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
@@ -510,7 +579,7 @@ pub async fn dropped_seek_leaves_consumer_usable<R: Runtime, F: Fixture>(fx: &F)
         // Dropped without a single poll, then superseded by a rewind.
         let _seek = consumer.seek(base.saturating_add(Duration::from_secs(4)));
     }
-    consumer.rewind(SeqPos::At(SeqNo(1))).await.unwrap();
+    consumer.rewind(SeqPos::At(seq_of(fx, &sent[1], 1))).await.unwrap();
     assert_eq!(payloads(&take(&mut consumer, 1).await), ["m1"]);
 }
 
@@ -525,7 +594,12 @@ pub async fn producer_receipts_and_errors<R: Runtime, F: Fixture>(fx: &F) {
     let second = producer.send("b").unwrap().await.unwrap();
     assert_eq!((&first.stream_key, &second.stream_key), (&orders, &orders));
     assert_eq!((first.shard, second.shard), (ShardId(0), ShardId(0)));
-    assert_eq!((first.seq, second.seq), (SeqNo(0), SeqNo(1)), "a new stream numbers from 0");
+    match fx.seqs() {
+        Seqs::Contiguous => {
+            assert_eq!((first.seq, second.seq), (SeqNo(0), SeqNo(1)), "a new stream numbers from 0")
+        }
+        Seqs::FromStore => assert!(first.seq < second.seq, "{first:?} then {second:?}"),
+    }
     producer.end().await.unwrap();
     assert!(matches!(producer.send("c"), Err(ProducerError::Ended)));
 }

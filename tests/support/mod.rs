@@ -126,6 +126,13 @@ pub fn session_broker_address() -> String {
     broker_address("WEIR_KAFKA_SESSIONS", "scripts/kafka-broker run --tansu")
 }
 
+/// The Redis server for Redis tests: `WEIR_REDIS` (set by
+/// `scripts/redis-server run -- …`); unset, the test fails like [`kafka_address`].
+#[allow(dead_code)] // Not every test crate talks to Redis.
+pub fn redis_address() -> String {
+    broker_address("WEIR_REDIS", "scripts/redis-server run")
+}
+
 fn broker_address(variable: &str, script: &str) -> String {
     match std::env::var(variable) {
         Ok(address) if !address.is_empty() => address,

@@ -7,7 +7,7 @@
 //! when the consumer is dropped: within `block.ms`. Acknowledgements go on
 //! another connection (see `consumer.rs`), so they never wait behind a read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,9 @@ struct Running {
     cursors: BTreeMap<String, (StreamShard, Cursor)>,
     last_claim: Option<Instant>,
     entries: Vec<Entry>,
+    /// Streams found to use `k:N` keys: an assigned shard not read before
+    /// is named like its siblings.
+    sharded: BTreeSet<StreamKey>,
 }
 
 impl Reader {
@@ -116,13 +119,18 @@ impl Reader {
     fn connect_and_start(&self) -> Result<Running, Failure> {
         let mut conn = self.connect()?;
         let mut cursors = BTreeMap::new();
+        let mut sharded_streams = BTreeSet::new();
         for stream in &self.streams {
             for (shard, sharded) in self.shards_of(&mut conn, stream)? {
                 let key = self.layout.key(stream, shard, sharded);
                 cursors.insert(key, ((stream.clone(), shard), Cursor::New));
+                if sharded {
+                    sharded_streams.insert(stream.clone());
+                }
             }
         }
-        let mut running = Running { conn, cursors, last_claim: None, entries: Vec::new() };
+        let mut running =
+            Running { conn, cursors, last_claim: None, entries: Vec::new(), sharded: sharded_streams };
         let keys: Vec<String> = running.cursors.keys().cloned().collect();
         for key in &keys {
             let cursor = match &self.membership {
@@ -262,7 +270,7 @@ impl Reader {
         for shard in &request.shards {
             let key = match running.cursors.iter().find(|(_, (s, _))| s == shard) {
                 Some((key, _)) => key.clone(),
-                None => self.layout.key(&shard.0, shard.1, false),
+                None => self.layout.key(&shard.0, shard.1, running.sharded.contains(&shard.0)),
             };
             let cursor = match (&self.membership, start) {
                 (None, Start::After(id)) => Cursor::After(id),
