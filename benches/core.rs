@@ -24,10 +24,10 @@ fn per_message(c: &mut Criterion) {
         let mut state = core(mode, &key, now);
         // Allocations of a warm round, per message (the batch itself is built
         // beforehand); tests/allocations.rs asserts there are none.
-        let allocations = allocations_per_round(&mut state, &key, now, counting::allocations);
+        let allocations = allocations_per_round(&mut state, &key, counting::allocations);
         println!("core/{mode:?}: {:.3} allocations per message", allocations as f64 / BATCH as f64);
         group.bench_function(format!("handle+poll per message ({mode:?})"), |b| {
-            b.iter_batched(|| batch(&key), |messages| round(&mut state, now, messages), BatchSize::LargeInput)
+            b.iter_batched(|| batch(&key), |messages| round(&mut state, messages), BatchSize::LargeInput)
         });
     }
     group.finish();

@@ -153,12 +153,12 @@ impl Streamer for AnyStreamer {
 }
 
 impl ConsumerBackend for AnyConsumer {
-    fn execute(&mut self, now: Instant, command: Command, core: &mut ConsumerCore) {
-        dispatch!(self, Self, c => c.execute(now, command, core))
+    fn execute(&mut self, command: Command, core: &mut ConsumerCore) {
+        dispatch!(self, Self, c => c.execute(command, core))
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
-        dispatch!(self, Self, c => c.poll_input(cx, now, core))
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
+        dispatch!(self, Self, c => c.poll_input(cx, core))
     }
 
     fn take_blocking(&mut self) -> Option<BlockingJob> {

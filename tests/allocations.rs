@@ -22,7 +22,7 @@ fn the_core_allocates_nothing_per_message() {
     let now = Instant::now();
     for mode in [ConsumerMode::RealTime, ConsumerMode::Resumable] {
         let mut state = core(mode, &key, now);
-        let allocations = allocations_per_round(&mut state, &key, now, counting::thread_allocations);
+        let allocations = allocations_per_round(&mut state, &key, counting::thread_allocations);
         assert_eq!(allocations, 0, "{mode:?}: {allocations} allocations in a round of {BATCH} messages");
     }
 }

@@ -88,13 +88,13 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
 
     /// Moves every assigned shard (shard 0 of every stream if none) to `to`.
     pub fn rewind(&mut self, to: SeqPos) -> impl Future<Output = Result<(), ConsumerError>> + Send + '_ {
-        let started = self.driver.core.rewind(to, self.driver.now());
+        let started = self.driver.core.rewind(to);
         self.positioned(started)
     }
 
     /// Moves every assigned shard to its earliest message not before `to`.
     pub fn seek(&mut self, to: Timestamp) -> impl Future<Output = Result<(), ConsumerError>> + Send + '_ {
-        let started = self.driver.core.seek(to, self.driver.now());
+        let started = self.driver.core.seek(to);
         self.positioned(started)
     }
 
@@ -114,7 +114,7 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
         &mut self,
         message: &MessageHeader,
     ) -> impl Future<Output = Result<(), ConsumerError>> + Send + '_ {
-        let started = self.driver.core.commit(message, self.driver.now()).map(Some);
+        let started = self.driver.core.commit(message).map(Some);
         self.committed(started)
     }
 
@@ -128,7 +128,7 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
     /// Commits every message delivered so far (with auto-store off: every
     /// message stored so far).
     pub fn commit_all(&mut self) -> impl Future<Output = Result<(), ConsumerError>> + Send + '_ {
-        let started = self.driver.core.commit_all(self.driver.now());
+        let started = self.driver.core.commit_all();
         self.committed(started)
     }
 

@@ -53,19 +53,17 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
         mut ready: impl FnMut(&mut ConsumerCore) -> Option<T>,
     ) -> Poll<T> {
         for _ in 0..ROUNDS_PER_POLL {
-            // The clock is read only when something needs it: a message the
-            // core holds already is delivered without (a clock read costs
-            // about as much as the core's own work for a message).
-            let mut now = None;
+            // The clock is read only while the core has a deadline (an
+            // automatic commit): no other input takes `now`, and a read costs
+            // about as much as the core's own work for a message.
             if let Some(due) = self.core.poll_timeout() {
-                let at = *now.get_or_insert_with(|| self.now());
-                if due <= at {
-                    self.core.handle_timeout(at);
+                let now = self.now();
+                if due <= now {
+                    self.core.handle_timeout(now);
                 }
             }
             while let Some(command) = self.core.poll_command() {
-                let at = *now.get_or_insert_with(|| self.now());
-                self.backend.execute(at, command, &mut self.core);
+                self.backend.execute(command, &mut self.core);
             }
             while let Some(job) = self.backend.take_blocking() {
                 match waiting {
@@ -76,8 +74,7 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
             if let Some(out) = ready(&mut self.core) {
                 return Poll::Ready(out);
             }
-            let at = now.unwrap_or_else(|| self.now());
-            if self.backend.poll_input(cx, at, &mut self.core).is_ready() {
+            if self.backend.poll_input(cx, &mut self.core).is_ready() {
                 continue;
             }
             if waiting == Waiting::Async && self.poll_timer(cx).is_ready() {

@@ -26,9 +26,9 @@ struct WallClockBackend {
 }
 
 impl ConsumerBackend for WallClockBackend {
-    fn execute(&mut self, _now: Instant, command: Command, core: &mut ConsumerCore) {
+    fn execute(&mut self, command: Command, core: &mut ConsumerCore) {
         if let Command::Commit { id, offsets } = command {
-            core.handle_committed(_now, id, Ok(()));
+            core.handle_committed(id, Ok(()));
             let (inbox, key) = (self.inbox.clone(), self.key.clone());
             self.jobs.push(Box::new(move || {
                 let resume_at = offsets[0].2;
@@ -43,9 +43,9 @@ impl ConsumerBackend for WallClockBackend {
         }
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
         if let Some(first) = self.first.take() {
-            core.handle_message(now, first);
+            core.handle_message(first);
             return Poll::Ready(());
         }
         let mut inbox = self.inbox.lock().unwrap();
@@ -53,7 +53,7 @@ impl ConsumerBackend for WallClockBackend {
             inbox.1 = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        core.handle_messages(now, inbox.0.drain(..));
+        core.handle_messages(inbox.0.drain(..));
         Poll::Ready(())
     }
 

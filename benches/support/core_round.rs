@@ -40,9 +40,9 @@ pub fn core(mode: ConsumerMode, key: &StreamKey, now: Instant) -> ConsumerCore {
 }
 
 /// Feeds one batch and hands every message out, as a driver would.
-pub fn round(core: &mut ConsumerCore, now: Instant, messages: Vec<Message>) {
+pub fn round(core: &mut ConsumerCore, messages: Vec<Message>) {
     for message in messages {
-        core.handle_message(now, message);
+        core.handle_message(message);
     }
     while let Some(message) = core.poll_message() {
         black_box(message);
@@ -51,15 +51,10 @@ pub fn round(core: &mut ConsumerCore, now: Instant, messages: Vec<Message>) {
 
 /// The allocations `allocations()` counts during one warm round of `core`
 /// (after a first round, with the batch built beforehand).
-pub fn allocations_per_round(
-    core: &mut ConsumerCore,
-    key: &StreamKey,
-    now: Instant,
-    allocations: impl Fn() -> u64,
-) -> u64 {
-    round(core, now, batch(key));
+pub fn allocations_per_round(core: &mut ConsumerCore, key: &StreamKey, allocations: impl Fn() -> u64) -> u64 {
+    round(core, batch(key));
     let prepared = batch(key);
     let before = allocations();
-    round(core, now, prepared);
+    round(core, prepared);
     allocations() - before
 }

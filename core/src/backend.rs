@@ -69,12 +69,16 @@ pub trait ConsumerBackend: Send + 'static {
     /// Carries out one command of the core. Must not block: blocking calls go
     /// to [`take_blocking`](Self::take_blocking). Immediate outcomes may be fed
     /// to `core` right away.
-    fn execute(&mut self, now: Instant, command: Command, core: &mut ConsumerCore);
+    ///
+    /// Neither this nor [`poll_input`](Self::poll_input) is given `now`: the
+    /// core's inputs take none (see the `consumer` module's docs on time), so
+    /// the driver does not read a clock per round just to pass it along.
+    fn execute(&mut self, command: Command, core: &mut ConsumerCore);
 
     /// Feeds what has arrived into `core` (`handle_messages`, `handle_positioned`,
     /// `handle_assignment`, `handle_committed`, `handle_end`). `Ready` when it fed
     /// something; `Pending`, with `cx`'s waker registered, when nothing arrived.
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()>;
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()>;
 
     /// The next blocking job to run off the executor, if any.
     fn take_blocking(&mut self) -> Option<BlockingJob> {

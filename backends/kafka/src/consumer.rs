@@ -5,7 +5,6 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use rdkafka::consumer::Consumer;
 use weir_core::backend::{BlockingJob, ConsumerBackend};
@@ -113,12 +112,12 @@ impl KafkaConsumer {
         self.rd.context().shared.want_paused(false);
     }
 
-    fn report_assignment(&mut self, now: Instant, core: &mut ConsumerCore) {
+    fn report_assignment(&mut self, core: &mut ConsumerCore) {
         let shards: Vec<StreamShard> = self.assigned.iter().filter_map(|p| self.shard_of(p)).collect();
-        core.handle_assignment(now, shards);
+        core.handle_assignment(shards);
     }
 
-    fn feed_event(&mut self, event: Event, now: Instant, core: &mut ConsumerCore) {
+    fn feed_event(&mut self, event: Event, core: &mut ConsumerCore) {
         match event {
             Event::Revoked { partitions } => {
                 match partitions {
@@ -127,24 +126,24 @@ impl KafkaConsumer {
                     }),
                     None => self.assigned.clear(),
                 }
-                self.report_assignment(now, core);
+                self.report_assignment(core);
             }
             Event::Ready { partitions } => {
                 if self.mode == ConsumerMode::RealTime {
                     self.assigned.clear();
                 }
                 self.assigned.extend(partitions);
-                self.report_assignment(now, core);
+                self.report_assignment(core);
             }
-            Event::Positioned(epoch, result) => core.handle_positioned(now, epoch, result),
-            Event::Committed(id, result) => core.handle_committed(now, id, result),
-            Event::Fatal(err) => core.handle_end(now, Some(err)),
+            Event::Positioned(epoch, result) => core.handle_positioned(epoch, result),
+            Event::Committed(id, result) => core.handle_committed(id, result),
+            Event::Fatal(err) => core.handle_end(Some(err)),
         }
     }
 }
 
 impl ConsumerBackend for KafkaConsumer {
-    fn execute(&mut self, _now: Instant, command: Command, core: &mut ConsumerCore) {
+    fn execute(&mut self, command: Command, core: &mut ConsumerCore) {
         let (rd, timeout) = (self.rd.clone(), self.options.connect_timeout);
         match command {
             Command::Position { epoch, shards, target } => {
@@ -186,7 +185,7 @@ impl ConsumerBackend for KafkaConsumer {
         let _ = core;
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
         // The waker is set as the input is taken: the poll thread or a job
         // may report between the draining below and returning Pending.
         let mut batch = std::mem::take(&mut self.taken);
@@ -204,7 +203,7 @@ impl ConsumerBackend for KafkaConsumer {
         };
         let mut fed = !events.is_empty();
         for event in events {
-            self.feed_event(event, now, core);
+            self.feed_event(event, core);
         }
         // Messages of partitions given up since they were taken belong to
         // their new owner. A batch's messages mostly share their partition
@@ -224,7 +223,7 @@ impl ConsumerBackend for KafkaConsumer {
         }
         if !batch.is_empty() {
             fed = true;
-            core.handle_messages(now, batch.drain(..));
+            core.handle_messages(batch.drain(..));
         }
         self.taken = batch;
         if fed || !self.jobs.is_empty() || self.start.is_some() {

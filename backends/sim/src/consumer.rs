@@ -165,7 +165,6 @@ impl SimConsumer {
         broker: &mut Broker,
         group: &ConsumerGroup,
         member: MemberId,
-        now: Instant,
         core: &mut ConsumerCore,
     ) -> bool {
         let mut member = member;
@@ -188,7 +187,7 @@ impl SimConsumer {
         if fresh && !self.positions.is_empty() {
             // Uncommitted progress is lost: revoke everything first, so the
             // core drops what it buffered and forgets what it delivered.
-            core.handle_assignment(now, std::iter::empty());
+            core.handle_assignment(std::iter::empty());
             self.positions.clear();
         }
         let mut old = std::mem::take(&mut self.positions);
@@ -203,7 +202,7 @@ impl SimConsumer {
                 }
             }
         }
-        core.handle_assignment(now, view.shards.iter().cloned());
+        core.handle_assignment(view.shards.iter().cloned());
         // The revoked shards are dropped: their new owners may have them.
         broker.sync(group, member);
         self.generation = broker.view(group, member).generation;
@@ -221,7 +220,7 @@ impl Drop for SimConsumer {
 }
 
 impl ConsumerBackend for SimConsumer {
-    fn execute(&mut self, _now: Instant, command: Command, core: &mut ConsumerCore) {
+    fn execute(&mut self, command: Command, core: &mut ConsumerCore) {
         match command {
             Command::Position { epoch, shards, target } => {
                 if core.options().mode() != ConsumerMode::LoadBalanced {
@@ -264,12 +263,12 @@ impl ConsumerBackend for SimConsumer {
         }
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
         let mut fed = false;
         while let Some(answer) = self.answers.pop_front() {
             match answer {
-                Answer::Positioned(epoch, result) => core.handle_positioned(now, epoch, result),
-                Answer::Committed(id, result) => core.handle_committed(now, id, result),
+                Answer::Positioned(epoch, result) => core.handle_positioned(epoch, result),
+                Answer::Committed(id, result) => core.handle_committed(id, result),
             }
             fed = true;
         }
@@ -277,12 +276,12 @@ impl ConsumerBackend for SimConsumer {
         let mut shared = broker.lock();
         let group = self.group.take();
         if let (Some(group), Some(member)) = (&group, self.member) {
-            fed |= self.follow_group(&mut shared.broker, group, member, now, core);
+            fed |= self.follow_group(&mut shared.broker, group, member, core);
         }
         self.group = group;
         if self.unannounced {
             self.unannounced = false;
-            core.handle_assignment(now, self.positions.keys().cloned());
+            core.handle_assignment(self.positions.keys().cloned());
             fed = true;
         }
         if !self.paused {
@@ -290,7 +289,7 @@ impl ConsumerBackend for SimConsumer {
                 let before = *at;
                 for message in shared.broker.fetch(key, *shard, *at, BATCH) {
                     *at += 1;
-                    core.handle_message(now, message);
+                    core.handle_message(message);
                 }
                 fed |= *at != before;
             }

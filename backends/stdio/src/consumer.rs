@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use weir_core::backend::ConsumerBackend;
 use weir_core::{Command, ConsumerCore, Message, ShardId};
@@ -34,7 +33,7 @@ impl Drop for StdioConsumer {
 }
 
 impl ConsumerBackend for StdioConsumer {
-    fn execute(&mut self, _now: Instant, command: Command, _core: &mut ConsumerCore) {
+    fn execute(&mut self, command: Command, _core: &mut ConsumerCore) {
         match command {
             Command::Pause => self.hub.set_paused(self.id, true),
             Command::Resume => self.hub.set_paused(self.id, false),
@@ -43,11 +42,11 @@ impl ConsumerBackend for StdioConsumer {
         }
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
         if self.unannounced {
             self.unannounced = false;
             let shards: Vec<_> = core.streams().iter().map(|key| (key.clone(), ShardId::ZERO)).collect();
-            core.handle_assignment(now, shards);
+            core.handle_assignment(shards);
             return Poll::Ready(());
         }
         if self.ended {
@@ -55,14 +54,14 @@ impl ConsumerBackend for StdioConsumer {
         }
         let input = self.hub.take(self.id, &mut self.inbox, cx.waker());
         if !self.inbox.is_empty() {
-            core.handle_messages(now, self.inbox.drain(..));
+            core.handle_messages(self.inbox.drain(..));
             return Poll::Ready(());
         }
         match input {
             Input::Open => Poll::Pending,
             Input::Ended(failure) => {
                 self.ended = true;
-                core.handle_end(now, failure);
+                core.handle_end(failure);
                 Poll::Ready(())
             }
         }

@@ -28,7 +28,7 @@ pub type StreamShard = (StreamKey, ShardId);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Consume exactly `shards` from now on, each from `target`. Answer with
-    /// `handle_positioned(now, epoch, …)` once no message from the old position
+    /// `handle_positioned(epoch, …)` once no message from the old position
     /// can be fed any more. It also ends a `Pause`: fetching restarts on every
     /// target shard without a `Resume`.
     Position {
@@ -40,7 +40,7 @@ pub enum Command {
         target: Target,
     },
     /// Record that consumption resumes at `offsets` (the seq *after* the last
-    /// processed message). Answer with `handle_committed(now, id, …)`.
+    /// processed message). Answer with `handle_committed(id, …)`.
     Commit {
         /// The request's name.
         id: CommitId,

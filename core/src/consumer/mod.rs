@@ -3,7 +3,7 @@
 //! [`ConsumerCore`] holds everything a consumer decides: which shards it
 //! consumes, which messages are stale after a rewind or seek, when to pause
 //! its backend, which offsets to commit. It performs no I/O and reads no
-//! clock: every input carries `now`.
+//! clock: time is given to it.
 //!
 //! # Methods
 //! - getters take `&self`;
@@ -11,8 +11,17 @@
 //!   [`unassign`](ConsumerCore::unassign), [`rewind`](ConsumerCore::rewind),
 //!   [`seek`](ConsumerCore::seek), [`commit`](ConsumerCore::commit),
 //!   [`commit_all`](ConsumerCore::commit_all);
-//! - inputs from the backend: `handle_*(now, …)`;
+//! - inputs from the backend: `handle_*`;
 //! - outputs: `poll_*`.
+//!
+//! # Time
+//! Only what starts or fires a deadline takes `now`: [`new`](ConsumerCore::new)
+//! (the first automatic commit is due one interval later) and
+//! [`handle_timeout`](ConsumerCore::handle_timeout). The core's only timer
+//! is the automatic commit, and no other input changes when it is due, so the
+//! other inputs and commands take no `now` and a driver reads its clock only
+//! while [`poll_timeout`](ConsumerCore::poll_timeout) names a deadline. A
+//! future input that starts a timer (a retry backoff, say) takes `now` again.
 //!
 //! # Drain order
 //! After every command or input, a driver
@@ -234,26 +243,26 @@ impl ConsumerCore {
 
     /// Moves every assigned shard to `to`. Messages buffered or in flight from
     /// the old position are dropped; the returned epoch names the outcome.
-    pub fn rewind(&mut self, to: SeqPos, now: Instant) -> Result<Epoch, ConsumerError> {
+    pub fn rewind(&mut self, to: SeqPos) -> Result<Epoch, ConsumerError> {
         if !self.caps.rewind {
             return Err(self.unsupported("rewind"));
         }
-        Ok(self.position(Target::Seq(to), now))
+        Ok(self.position(Target::Seq(to)))
     }
 
     /// Moves every assigned shard to its earliest message not before `to`.
-    pub fn seek(&mut self, to: Timestamp, now: Instant) -> Result<Epoch, ConsumerError> {
+    pub fn seek(&mut self, to: Timestamp) -> Result<Epoch, ConsumerError> {
         if !self.caps.seek {
             return Err(self.unsupported("seek"));
         }
-        Ok(self.position(Target::Time(to), now))
+        Ok(self.position(Target::Time(to)))
     }
 
     fn unsupported(&self, operation: &'static str) -> ConsumerError {
         ConsumerError::Unsupported { backend: self.caps.backend, operation }
     }
 
-    fn position(&mut self, target: Target, _now: Instant) -> Epoch {
+    fn position(&mut self, target: Target) -> Epoch {
         let shards: BTreeSet<StreamShard> = if self.options.mode() == ConsumerMode::LoadBalanced {
             self.assignment().cloned().unwrap_or_default()
         } else if self.requested.is_empty() {
@@ -278,7 +287,7 @@ impl ConsumerCore {
     }
 
     /// Commits `message`: a restarted consumer of the group resumes after it.
-    pub fn commit(&mut self, message: &MessageHeader, _now: Instant) -> Result<CommitId, ConsumerError> {
+    pub fn commit(&mut self, message: &MessageHeader) -> Result<CommitId, ConsumerError> {
         self.check_commit()?;
         let id = self.commits.commit_one(message)?;
         self.push_commit(id);
@@ -295,7 +304,7 @@ impl ConsumerCore {
 
     /// Commits everything delivered so far (with auto-store off: everything
     /// stored so far); `None` if there is nothing new.
-    pub fn commit_all(&mut self, _now: Instant) -> Result<Option<CommitId>, ConsumerError> {
+    pub fn commit_all(&mut self) -> Result<Option<CommitId>, ConsumerError> {
         self.check_commit()?;
         let id = self.commits.commit_stored();
         if let Some(id) = id {
@@ -323,14 +332,14 @@ impl ConsumerCore {
     // ---- inputs from the backend ----
 
     /// Messages fetched by the backend, in shard order.
-    pub fn handle_messages(&mut self, now: Instant, batch: impl IntoIterator<Item = Message>) {
+    pub fn handle_messages(&mut self, batch: impl IntoIterator<Item = Message>) {
         for message in batch {
-            self.handle_message(now, message);
+            self.handle_message(message);
         }
     }
 
     /// One message fetched by the backend.
-    pub fn handle_message(&mut self, _now: Instant, message: Message) {
+    pub fn handle_message(&mut self, message: Message) {
         if self.is_positioning() || self.end != End::Open {
             // Fetched under the old position: stale once a rewind or seek is asked.
             return;
@@ -344,7 +353,7 @@ impl ConsumerCore {
 
     /// The positioning of `epoch` took effect (or failed). Outcomes of
     /// superseded epochs are ignored.
-    pub fn handle_positioned(&mut self, _now: Instant, epoch: Epoch, result: Result<(), BackendError>) {
+    pub fn handle_positioned(&mut self, epoch: Epoch, result: Result<(), BackendError>) {
         if self.positioning == Positioning::Pending(epoch) {
             self.positioning = Positioning::Done(epoch, result);
         }
@@ -353,7 +362,7 @@ impl ConsumerCore {
     /// The backend's group protocol assigned these shards (replacing any
     /// earlier set). Buffered messages of revoked shards are dropped: the
     /// new owner will deliver them.
-    pub fn handle_assignment(&mut self, _now: Instant, shards: impl IntoIterator<Item = StreamShard>) {
+    pub fn handle_assignment(&mut self, shards: impl IntoIterator<Item = StreamShard>) {
         let shards: BTreeSet<StreamShard> = shards.into_iter().collect();
         self.buffer.retain(|m| shards.contains(&(m.header.stream_key.clone(), m.header.shard)));
         // The dropped messages may have been what kept the backend paused; with
@@ -364,12 +373,12 @@ impl ConsumerCore {
     }
 
     /// The commit `id` was stored by the broker (or failed).
-    pub fn handle_committed(&mut self, _now: Instant, id: CommitId, result: Result<(), BackendError>) {
+    pub fn handle_committed(&mut self, id: CommitId, result: Result<(), BackendError>) {
         self.commits.handle_committed(id, result);
     }
 
     /// The input ended: cleanly (`None`, e.g. end of stdin) or with a fatal error.
-    pub fn handle_end(&mut self, _now: Instant, failure: Option<BackendError>) {
+    pub fn handle_end(&mut self, failure: Option<BackendError>) {
         if self.end == End::Open {
             self.end = failure.map_or(End::Exhausted, End::Failed);
         }

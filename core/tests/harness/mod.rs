@@ -249,7 +249,7 @@ impl World {
                     self.note(format!("positioned epoch {}: [{}]", epoch.0, list.join(", ")));
                     Ok(())
                 };
-                self.core.handle_positioned(self.now, epoch, result);
+                self.core.handle_positioned(epoch, result);
             }
             Answer::Commit { id, offsets, fail } => {
                 let result = if fail {
@@ -262,7 +262,7 @@ impl World {
                     self.note(format!("committed #{}: stored", id.0));
                     Ok(())
                 };
-                self.core.handle_committed(self.now, id, result);
+                self.core.handle_committed(id, result);
             }
         }
         true
@@ -287,7 +287,7 @@ impl World {
         for seq in from..to {
             let message = self.broker.message(&shard, seq).expect("seq below len");
             let before = self.core.buffered();
-            self.core.handle_message(self.now, message.clone());
+            self.core.handle_message(message.clone());
             if self.core.buffered() > before {
                 self.shadow.push_back((message, self.feed_epoch));
                 accepted += 1;

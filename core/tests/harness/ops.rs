@@ -41,12 +41,12 @@ impl World {
     }
 
     pub fn rewind(&mut self, to: SeqPos) -> Result<Epoch, ConsumerError> {
-        let result = self.core.rewind(to, self.now);
+        let result = self.core.rewind(to);
         self.positioned(Target::Seq(to), result)
     }
 
     pub fn seek(&mut self, to: Timestamp) -> Result<Epoch, ConsumerError> {
-        let result = self.core.seek(to, self.now);
+        let result = self.core.seek(to);
         self.positioned(Target::Time(to), result)
     }
 
@@ -74,7 +74,7 @@ impl World {
     }
 
     pub fn commit(&mut self, message: &MessageHeader) -> Result<CommitId, ConsumerError> {
-        let result = self.core.commit(message, self.now);
+        let result = self.core.commit(message);
         let what = format!("{}/{}/{}", message.stream_key, message.shard, message.seq);
         match &result {
             Ok(id) => {
@@ -99,7 +99,7 @@ impl World {
     }
 
     pub fn commit_all(&mut self) -> Result<Option<CommitId>, ConsumerError> {
-        let result = self.core.commit_all(self.now);
+        let result = self.core.commit_all();
         match &result {
             Ok(Some(id)) => {
                 self.op(format!("commit_all -> #{}", id.0));
@@ -196,7 +196,7 @@ impl World {
         self.group = shards.iter().cloned().collect();
         let list: Vec<String> = self.feeding.iter().map(|(s, at)| format!("{} from {at}", name(s))).collect();
         self.note(format!("assignment [{}]", list.join(", ")));
-        self.core.handle_assignment(self.now, shards.iter().cloned());
+        self.core.handle_assignment(shards.iter().cloned());
         let kept = &self.group;
         self.shadow.retain(|(m, _)| kept.contains(&(m.header.stream_key.clone(), m.header.shard)));
         assert_eq!(self.core.buffered(), self.shadow.len(), "buffer after assignment\n{}", self.log);
