@@ -5,7 +5,6 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use weir_core::backend::{BlockingJob, ConsumerBackend};
 use weir_core::{BackendError, Command, CommitId, ConsumerCore, SeqNo, ShardId, StreamKey};
@@ -96,7 +95,7 @@ impl Acker {
 }
 
 impl ConsumerBackend for RedisConsumer {
-    fn execute(&mut self, _now: Instant, command: Command, _core: &mut ConsumerCore) {
+    fn execute(&mut self, command: Command, _core: &mut ConsumerCore) {
         match command {
             Command::Position { epoch, shards, target } => {
                 let mut state = self.shared.lock();
@@ -119,7 +118,7 @@ impl ConsumerBackend for RedisConsumer {
         }
     }
 
-    fn poll_input(&mut self, cx: &mut Context<'_>, now: Instant, core: &mut ConsumerCore) -> Poll<()> {
+    fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
         let (events, messages) = {
             let mut state = self.shared.lock();
             state.waker = Some(cx.waker().clone());
@@ -128,14 +127,14 @@ impl ConsumerBackend for RedisConsumer {
         let fed = !events.is_empty() || !messages.is_empty();
         for event in events {
             match event {
-                Event::Assigned(shards) => core.handle_assignment(now, shards),
-                Event::Positioned(epoch, result) => core.handle_positioned(now, epoch, result),
-                Event::Committed(id, result) => core.handle_committed(now, id, result),
-                Event::Fatal(err) => core.handle_end(now, Some(err)),
+                Event::Assigned(shards) => core.handle_assignment(shards),
+                Event::Positioned(epoch, result) => core.handle_positioned(epoch, result),
+                Event::Committed(id, result) => core.handle_committed(id, result),
+                Event::Fatal(err) => core.handle_end(Some(err)),
             }
         }
         if !messages.is_empty() {
-            core.handle_messages(now, messages);
+            core.handle_messages(messages);
             // Room freed: a reader waiting for it reads on.
             self.shared.signal();
         }
