@@ -238,6 +238,17 @@ fn cli_rows() -> Vec<Row> {
             ],
             "--shard 0 cannot be used with --mode resumable",
         ));
+        // Nothing listens on port 1: the lookups fail within the connect timeout, naming what they did.
+        rows.push(row(
+            &["list", "kafka://127.0.0.1:1?connect.timeout.ms=1000"],
+            "", 1, &[],
+            "weir: error: listing kafka://127.0.0.1:1?connect.timeout.ms=1000: kafka: reading the metadata of the cluster from 127.0.0.1:1",
+        ));
+        rows.push(row(
+            &["consume", "kafka://127.0.0.1:1/t?connect.timeout.ms=1000", "--from", "beginning", "-e"],
+            "", 1, &[],
+            "weir: error: listing the streams of kafka://127.0.0.1:1/t?connect.timeout.ms=1000: kafka: reading the metadata of t",
+        ));
     } else {
         rows.push(usage(
             &["consume", "kafka://h/t"],
