@@ -10,14 +10,11 @@ use rdkafka::consumer::Consumer;
 use weir_core::backend::{BlockingJob, ConsumerBackend};
 use weir_core::{Command, ConsumerCore, ConsumerMode, Message, ShardId, StreamKey, StreamShard};
 
-use crate::context::{Event, Partition};
-use crate::jobs::{self, Rd};
+use crate::direct;
+use crate::jobs;
+use crate::messages::Seen;
 use crate::options::{KafkaOptions, OffsetReset};
-use crate::poller::{self, Seen};
-
-/// The most messages the driver takes out of librdkafka at once when it
-/// takes them itself (see `take_direct`).
-const DIRECT_BATCH: usize = 256;
+use crate::shared::{Event, Partition, Rd, WeirContext};
 
 /// One consumer's connection to a Kafka cluster.
 pub struct KafkaConsumer {
@@ -80,7 +77,7 @@ impl KafkaConsumer {
 
     /// The librdkafka consumer, for calls weir does not wrap. Blocking calls
     /// on it must not run on an async executor's thread.
-    pub fn rdkafka(&self) -> &rdkafka::consumer::BaseConsumer<crate::WeirContext> {
+    pub fn rdkafka(&self) -> &rdkafka::consumer::BaseConsumer<WeirContext> {
         &self.rd
     }
 
@@ -189,18 +186,8 @@ impl ConsumerBackend for KafkaConsumer {
         // The waker is set as the input is taken: the poll thread or a job
         // may report between the draining below and returning Pending.
         let mut batch = std::mem::take(&mut self.taken);
-        let (events, held) = {
-            let shared = &self.rd.context().shared;
-            // The turn is taken first: no positioning applies, and the poll
-            // thread records nothing, between taking what was recorded and polling.
-            let turn = if shared.direct && !self.paused { shared.try_poll_turn() } else { None };
-            let into = (!self.paused).then_some(&mut batch);
-            let input = shared.take_input(cx.waker(), into);
-            if turn.is_some() {
-                take_direct(&self.rd, &self.options, &mut self.seen, &mut batch);
-            }
-            input
-        };
+        let into = (!self.paused).then_some(&mut batch);
+        let (events, held) = direct::take_input(&self.rd, &self.options, &mut self.seen, cx.waker(), into);
         let mut fed = !events.is_empty();
         for event in events {
             self.feed_event(event, core);
@@ -235,25 +222,6 @@ impl ConsumerBackend for KafkaConsumer {
 
     fn take_blocking(&mut self) -> Option<BlockingJob> {
         self.jobs.pop_front().or_else(|| self.start.take())
-    }
-}
-
-/// Takes up to `DIRECT_BATCH` messages out of librdkafka on the driver's own
-/// thread, after those the poll thread recorded (already in `batch`),
-/// holding the poll turn. An application that keeps consuming so pays for
-/// no hand-over between two threads (a lock, a wake-up, the other thread's
-/// cache lines), as with a plain rdkafka poll loop; the poll thread only
-/// wakes it (see `poller::defer`).
-fn take_direct(rd: &Rd, options: &KafkaOptions, seen: &mut Seen, batch: &mut Vec<Message>) {
-    let recorded = batch.len();
-    let drained = poller::take_batch(rd, options, seen, batch, DIRECT_BATCH);
-    let mut state = rd.context().shared.lock();
-    state.direct_takes = state.direct_takes.wrapping_add(1);
-    state.direct_drained = drained;
-    if batch.len() > recorded {
-        // Positionings wait for the turn, so the restart points are those
-        // the messages were taken under.
-        poller::record(&mut state, options, batch, recorded);
     }
 }
 

@@ -6,10 +6,11 @@ use weir_core::{BackendError, BackendErrorKind, StreamerError};
 /// The backend's name in error messages.
 pub(crate) const BACKEND: &str = "kafka";
 
-/// What can go wrong in the Kafka backend itself.
+/// A Kafka configuration weir or librdkafka refuses. (Named apart from
+/// rdkafka's own `KafkaError`, which `error` turns into weir's errors.)
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum KafkaError {
+pub enum KafkaConfigError {
     /// A raw setting names something weir sets itself.
     #[error("librdkafka setting {key:?} is set by weir; use {instead}")]
     OwnedSetting {
@@ -23,8 +24,8 @@ pub enum KafkaError {
     Config(String),
 }
 
-impl From<KafkaError> for StreamerError {
-    fn from(err: KafkaError) -> Self {
+impl From<KafkaConfigError> for StreamerError {
+    fn from(err: KafkaConfigError) -> Self {
         StreamerError::Backend(BackendError::new(BACKEND, BackendErrorKind::Broker, err.to_string()))
     }
 }

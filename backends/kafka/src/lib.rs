@@ -31,26 +31,32 @@
 //! or stores offsets by itself: the core decides what to commit and when.
 
 mod admin;
+mod callbacks;
+mod config;
 mod consumer;
-mod context;
+mod direct;
 mod error;
 mod host;
 mod jobs;
+mod lookups;
+mod messages;
 mod options;
 mod poller;
 mod producer;
 mod reach;
+mod shared;
 mod watermarks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use consumer::KafkaConsumer;
-pub use context::WeirContext;
-pub use error::KafkaError;
+pub use error::KafkaConfigError;
 pub use options::{KafkaOptions, OffsetReset, DEFAULT_CONNECT_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT};
 pub use producer::{KafkaProducer, ProducerState};
 use rdkafka::consumer::BaseConsumer;
+use rdkafka::ClientConfig;
+pub use shared::WeirContext;
 use weir_core::backend::{Lookup, Streamer};
 use weir_core::consumer::Capabilities;
 use weir_core::{
@@ -58,8 +64,9 @@ use weir_core::{
     StreamKey, StreamShard, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 
-use crate::context::Shared;
 use crate::error::BACKEND;
+use crate::messages::Seen;
+use crate::shared::Shared;
 
 /// A Kafka cluster: makes consumers and producers.
 #[derive(Clone, Debug)]
@@ -92,6 +99,13 @@ impl KafkaStreamer {
     /// The options.
     pub fn options(&self) -> &KafkaOptions {
         &self.options
+    }
+
+    /// The librdkafka configuration this streamer gives a consumer in group
+    /// `group` (the name as is: no namespace is added), for a plain rdkafka
+    /// consumer set up exactly like weir's, as the benches' baseline is.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        self.options.consumer_config(&self.servers, group)
     }
 
     /// The group a consumer of `core` joins.
@@ -135,31 +149,8 @@ impl Streamer for KafkaStreamer {
 
     fn create_consumer(&self, core: &ConsumerCore) -> Result<KafkaConsumer, StreamerError> {
         let mode = core.options().mode();
-        let mut config = self.options.client_config(&self.servers);
-        if !self.options.raw().contains_key("allow.auto.create.topics") {
-            // Consuming a topic makes it, like producing does, as on the simulator.
-            config.set("allow.auto.create.topics", "true");
-        }
-        if !self.options.raw().contains_key("fetch.queue.backoff.ms") {
-            // librdkafka stops fetching for this long (default 1 s) once its
-            // queue passed queued.min.messages or queued.max.messages.kbytes;
-            // the poll thread empties that queue within milliseconds, so a
-            // second's wait only idles the consumer while its lag grows (a
-            // broker that ignores the fetch size limits then answers with a
-            // response too large to take, for ever: see benches/memory.rs).
-            config.set("fetch.queue.backoff.ms", "10");
-        }
-        if let Some(reset) = self.options.auto_offset_reset {
-            config.set("auto.offset.reset", reset.to_string());
-        }
-        if let Some(timeout) = self.options.session_timeout {
-            config.set("session.timeout.ms", timeout.as_millis().to_string());
-        }
         let group = self.group_id(core)?;
-        config
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
+        let config = self.options.consumer_config(&self.servers, &group);
         let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
         // Without a group no rebalance callback (which blocks) runs inside a
         // poll, so the driver may poll on its own thread (see `Shared::direct`).
@@ -175,11 +166,11 @@ impl Streamer for KafkaStreamer {
         };
         let mut rd: BaseConsumer<WeirContext> = config
             .create_with_context(context)
-            .map_err(|err| StreamerError::from(KafkaError::Config(err.to_string())))?;
+            .map_err(|err| StreamerError::from(KafkaConfigError::Config(err.to_string())))?;
         let queue = shared.clone();
         rd.set_nonempty_callback(move || queue.queue_filled());
         let rd = Arc::new(rd);
-        let seen = poller::Seen::new(core.streams());
+        let seen = Seen::new(core.streams());
         let spawned = poller::spawn(rd.clone(), self.options.clone(), core.options().buffer(), seen.clone());
         spawned.map_err(|err| {
             BackendError::new(BACKEND, BackendErrorKind::Io, format!("starting the consumer's thread: {err}"))
@@ -188,16 +179,7 @@ impl Streamer for KafkaStreamer {
     }
 
     fn create_producer(&self, _options: &ProducerOptions) -> Result<KafkaProducer, StreamerError> {
-        let mut config = self.options.client_config(&self.servers);
-        if !self.options.raw().contains_key("sticky.partitioning.linger.ms") {
-            // Lets weir's round-robin partitioner see every message.
-            config.set("sticky.partitioning.linger.ms", "0");
-        }
-        if !self.options.raw().contains_key("message.timeout.ms") {
-            // A topic-level setting must exist for rdkafka to install the
-            // partitioner; this one also bounds how long a flush can wait.
-            config.set("message.timeout.ms", "120000");
-        }
+        let config = self.options.producer_config(&self.servers);
         Ok(KafkaProducer::new(&config, self.options.clone())?)
     }
 

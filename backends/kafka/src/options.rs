@@ -1,15 +1,15 @@
 //! Kafka options: typed ones for what weir knows, a raw passthrough for any
-//! other librdkafka setting, and how they become an rdkafka `ClientConfig`.
+//! other librdkafka setting, read from a `kafka://` URL's query. How they
+//! become librdkafka's configuration is `config`'s.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use weir_core::{ConsumerOptions, StreamerUrl, UrlError};
 
-use crate::error::KafkaError;
+use crate::error::KafkaConfigError;
 
 /// Where a consumer without a committed offset starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,10 +123,14 @@ impl Default for KafkaOptions {
 impl KafkaOptions {
     /// Passes any librdkafka setting through. Settings weir makes itself
     /// (`group.id`, `enable.auto.commit`, …) are refused, naming the right knob.
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) -> Result<&mut Self, KafkaError> {
+    pub fn set(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<&mut Self, KafkaConfigError> {
         let key = key.into();
         if let Some((_, instead)) = OWNED.iter().find(|(owned, _)| *owned == key) {
-            return Err(KafkaError::OwnedSetting { key, instead });
+            return Err(KafkaConfigError::OwnedSetting { key, instead });
         }
         self.raw.insert(key, value.into());
         Ok(self)
@@ -202,33 +206,6 @@ impl KafkaOptions {
             options.set(name.clone(), value.clone()).map_err(|err| bad(err.to_string()))?;
         }
         Ok(options)
-    }
-
-    /// The librdkafka configuration shared by consumers and producers.
-    pub(crate) fn client_config(&self, servers: &str) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        let millis = |d: Duration| d.as_millis().to_string();
-        config.set(
-            "socket.connection.setup.timeout.ms",
-            millis(self.connect_timeout.max(Duration::from_secs(1))),
-        );
-        let optional = [
-            ("security.protocol", self.security_protocol.clone()),
-            ("sasl.mechanisms", self.sasl_mechanism.clone()),
-            ("sasl.username", self.sasl_username.clone()),
-            ("sasl.password", self.sasl_password.clone()),
-            ("ssl.ca.location", self.ssl_ca_location.clone()),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                config.set(key, value);
-            }
-        }
-        for (key, value) in &self.raw {
-            config.set(key, value);
-        }
-        config.set("bootstrap.servers", servers);
-        config
     }
 
     /// The topic a stream key names, with the namespace.

@@ -6,20 +6,19 @@
 //! poll thread watches instead: from the first "all brokers down" after the
 //! cluster was reached, it asks the cluster for a topic's metadata until a
 //! broker answers (a message or a rebalance counts too), and past
-//! `unreachable.timeout.ms` without an answer it ends the consumer with a
-//! connect error naming the brokers, and closes it (which fails the calls
-//! still waiting on the cluster, like a commit waiting for the group
-//! coordinator). A broker restart within the limit goes unnoticed by the
-//! application.
+//! `unreachable.timeout.ms` without an answer the verdict is [`Reach::Lost`]:
+//! the poll thread then ends the consumer with that connect error and closes
+//! it (which fails the calls still waiting on the cluster, like a commit
+//! waiting for the group coordinator). A broker restart within the limit goes
+//! unnoticed by the application.
 
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
 use weir_core::{BackendError, BackendErrorKind};
 
-use crate::context::Event;
 use crate::error::BACKEND;
-use crate::jobs::Rd;
+use crate::shared::Rd;
 
 /// The longest one probe waits for an answer, so the poll thread serves its
 /// queue (rebalances, the error events that say why) between probes.
@@ -29,23 +28,37 @@ const PROBE: Duration = Duration::from_secs(1);
 /// thread does not spin.
 const PROBE_PAUSE: Duration = Duration::from_millis(100);
 
+/// What the poll thread is to do about its cluster.
+#[derive(Debug)]
+pub(crate) enum Reach {
+    /// Wait at most this long for librdkafka's queue, then ask again.
+    Wait(Duration),
+    /// Every broker stayed unreachable past the limit: the consumer ends with this error.
+    Lost(BackendError),
+}
+
 /// Run by the poll thread between two drains of librdkafka's queue: probes an
-/// unreachable cluster, or gives up on it. Returns how long the thread may
-/// wait for its queue before calling again (`idle` when all is well).
-pub(crate) fn watch(rd: &Rd, idle: Duration) -> Duration {
+/// unreachable cluster, or finds it lost. Waiting `idle` is the verdict when
+/// all is well.
+pub(crate) fn watch(rd: &Rd, idle: Duration) -> Reach {
     let context = rd.context();
-    let Some(limit) = context.unreachable else { return idle };
+    let Some(limit) = context.unreachable else { return Reach::Wait(idle) };
     let (since, reason) = {
         let state = context.shared.lock();
         match &state.down {
             Some((since, reason)) if !state.gave_up => (*since, reason.clone()),
-            _ => return idle,
+            _ => return Reach::Wait(idle),
         }
     };
     let down_for = since.elapsed();
     if down_for >= limit {
-        give_up(rd, limit, down_for, &reason);
-        return idle;
+        let message = format!(
+            "lost every broker of {}: unreachable for {:.1} s, longer than unreachable.timeout.ms={}: {reason}",
+            context.servers,
+            down_for.as_secs_f64(),
+            limit.as_millis()
+        );
+        return Reach::Lost(BackendError::new(BACKEND, BackendErrorKind::Connect, message));
     }
     let left = limit - down_for;
     let asked = Instant::now();
@@ -53,31 +66,11 @@ pub(crate) fn watch(rd: &Rd, idle: Duration) -> Duration {
     match rd.fetch_metadata(topic, left.min(PROBE)) {
         Ok(_) => {
             context.shared.mark_reachable();
-            idle
+            Reach::Wait(idle)
         }
         // Down still: look again soon, and no later than the limit.
-        Err(_) => PROBE_PAUSE.saturating_sub(asked.elapsed()).min(limit.saturating_sub(since.elapsed())),
+        Err(_) => Reach::Wait(
+            PROBE_PAUSE.saturating_sub(asked.elapsed()).min(limit.saturating_sub(since.elapsed())),
+        ),
     }
-}
-
-/// Ends the consumer: its cluster stayed unreachable for `down_for`.
-fn give_up(rd: &Rd, limit: Duration, down_for: Duration, reason: &str) {
-    let context = rd.context();
-    let message = format!(
-        "lost every broker of {}: unreachable for {:.1} s, longer than unreachable.timeout.ms={}: {reason}",
-        context.servers,
-        down_for.as_secs_f64(),
-        limit.as_millis()
-    );
-    let waker = {
-        let mut state = context.shared.lock();
-        state.gave_up = true;
-        state.push(Event::Fatal(BackendError::new(BACKEND, BackendErrorKind::Connect, message)))
-    };
-    if let Some(waker) = waker {
-        waker.wake();
-    }
-    // Nothing can happen any more: release what waits on the dead cluster
-    // (a commit waiting for the group coordinator fails now).
-    crate::poller::close(rd);
 }

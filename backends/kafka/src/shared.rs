@@ -1,25 +1,35 @@
-//! State shared between a consumer's driver, librdkafka's callbacks and the
-//! blocking jobs: events recorded for the next `poll_input`, and the waker.
+//! The state a consumer's driver shares with the threads librdkafka calls
+//! back on (its poll thread, the blocking jobs): what happened, recorded for
+//! the next `poll_input`; the messages taken out of librdkafka; the locks that
+//! order positionings, polls and commits; and [`WeirContext`], the object
+//! librdkafka holds, which carries all of it. Only data and its locking live
+//! here: what the callbacks, jobs and threads do with it lives with them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::KafkaError as RdError;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::topic_partition_list::TopicPartitionList;
-use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
-use rdkafka::ClientContext;
-use weir_core::{BackendError, BackendErrorKind, CommitId, Epoch, Message};
+use weir_core::{BackendError, CommitId, Epoch, Message};
 
-use crate::error::BACKEND;
+use crate::options::{KafkaOptions, OffsetReset};
 
 /// A partition as librdkafka names it.
 pub(crate) type Partition = (String, i32);
 
+/// A consumer as the jobs and the poll thread see it.
+pub(crate) type Rd = Arc<BaseConsumer<WeirContext>>;
+
 /// Per partition, the newest commit sent and its outcome.
-pub(crate) type SentCommits = std::collections::BTreeMap<Partition, (CommitId, Result<(), BackendError>)>;
+pub(crate) type SentCommits = BTreeMap<Partition, (CommitId, Result<(), BackendError>)>;
+
+/// The partitions of a librdkafka partition list.
+pub(crate) fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
+    tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect()
+}
 
 /// Something that happened off the driver's path, fed to the core on the next poll.
 #[derive(Debug)]
@@ -36,6 +46,8 @@ pub(crate) enum Event {
     Fatal(BackendError),
 }
 
+/// What the driver, the poll thread and the jobs record for one another,
+/// under [`Shared::lock`].
 #[derive(Debug, Default)]
 pub(crate) struct State {
     waker: Option<Waker>,
@@ -56,10 +68,10 @@ pub(crate) struct State {
     /// short list, searched without building a partition name per message.
     pub(crate) restart: Vec<(Partition, i64)>,
     /// Partitions whose start came from the reset policy (no commit yet), with that start.
-    pub(crate) unrecorded: std::collections::BTreeMap<Partition, i64>,
+    pub(crate) unrecorded: BTreeMap<Partition, i64>,
     /// Since when, and with which last word from librdkafka, every broker
     /// is down after the cluster was reached (see `reach`).
-    pub(crate) down: Option<(std::time::Instant, String)>,
+    pub(crate) down: Option<(Instant, String)>,
     /// The consumer failed for good (an unreachable cluster): nothing more to report.
     pub(crate) gave_up: bool,
     /// librdkafka's last reason a connection failed (refused, a TLS
@@ -69,7 +81,7 @@ pub(crate) struct State {
     /// Whether the driver wants fetching paused, until the poll thread applies it.
     pub(crate) pause_wanted: Option<bool>,
     /// How many times the driver took messages out of librdkafka itself (see
-    /// `Shared::direct`): the poll thread leaves the queue to a driver that does.
+    /// `direct`): the poll thread leaves the queue to a driver that does.
     pub(crate) direct_takes: u64,
     /// Whether the driver's last take found librdkafka's queue empty.
     pub(crate) direct_drained: bool,
@@ -85,7 +97,7 @@ impl State {
     /// Whether `message` comes from before its partition's last positioning;
     /// the first one at or after the restart point ends the check for that
     /// partition.
-    pub(crate) fn is_stale(&mut self, options: &crate::options::KafkaOptions, message: &Message) -> bool {
+    pub(crate) fn is_stale(&mut self, options: &KafkaOptions, message: &Message) -> bool {
         let (key, shard) = (message.stream_key().name(), i64::from(message.shard().0));
         let Some(at) = self.restart.iter().position(|((topic, partition), _)| {
             i64::from(*partition) == shard && options.key_of(topic) == Some(key)
@@ -127,10 +139,10 @@ impl State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     /// Whether the driver takes messages out of librdkafka itself, on its own
-    /// thread, while it consumes (see `consumer::take_direct`); the poll
-    /// thread then only wakes it, and takes them only for a driver that
-    /// stopped taking. Only for consumers whose polls run no blocking
-    /// callback: without a group, no rebalance runs inside a poll.
+    /// thread, while it consumes (see `direct`); the poll thread then only
+    /// wakes it, and takes them only for a driver that stopped taking. Only
+    /// for consumers whose polls run no blocking callback: without a group,
+    /// no rebalance runs inside a poll.
     pub(crate) direct: bool,
     /// Tells the poll thread to stop.
     stop: AtomicBool,
@@ -143,13 +155,13 @@ pub(crate) struct Shared {
     room: Condvar,
     /// Serialises the jobs that choose positions (the first assignment,
     /// rewinds, seeks), so an older one cannot apply after a newer one.
-    pub(crate) positioning: Mutex<()>,
+    positioning: Mutex<()>,
     /// Held by the poll thread while it polls librdkafka and records what it
     /// got; a positioning applies holding it, so no message taken out of
     /// librdkafka before the positioning is recorded after it.
-    pub(crate) polling: Mutex<()>,
+    polling: Mutex<()>,
     /// A positioning waits for `polling`: the poll thread lets it in first.
-    pub(crate) positioning_waits: AtomicBool,
+    positioning_waits: AtomicBool,
     /// Counts the queue events librdkafka's callbacks served (see `served`).
     served: AtomicU64,
     /// Held by a commit job while it commits: one commit at a time, in the
@@ -217,7 +229,7 @@ impl Shared {
 
     /// Blocks the poll thread until librdkafka's queue may hold something, a
     /// stop, or `at_most` passed; then the queue counts as drained again.
-    pub(crate) fn wait_for_queue(&self, at_most: std::time::Duration) {
+    pub(crate) fn wait_for_queue(&self, at_most: Duration) {
         let queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut queued, _) = self
             .queued_changed
@@ -233,7 +245,8 @@ impl Shared {
         self.served.load(Ordering::Acquire)
     }
 
-    fn count_served(&self) {
+    /// A callback served a queue event (see `served`).
+    pub(crate) fn count_served(&self) {
         self.served.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -290,7 +303,7 @@ impl Shared {
 
     /// Blocks the poll thread while `limit` messages wait for the driver,
     /// until it takes them, a stop, or `at_most` passed; false if they still wait.
-    pub(crate) fn wait_for_room(&self, limit: usize, at_most: std::time::Duration) -> bool {
+    pub(crate) fn wait_for_room(&self, limit: usize, at_most: Duration) -> bool {
         let mut state = self.lock();
         state.room_wanted = true;
         let (mut state, _) = self
@@ -312,164 +325,18 @@ impl Shared {
     }
 }
 
-/// librdkafka's callbacks for one consumer: they only record what happened.
+/// What librdkafka holds for one consumer and hands to its callbacks (see
+/// `callbacks`): the shared state, and the facts the callbacks, jobs and poll
+/// thread need to do their work and to name things in errors.
 pub struct WeirContext {
-    pub(crate) shared: std::sync::Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     pub(crate) servers: String,
     /// The consumer's `group.id`, for errors that name it.
     pub(crate) group: String,
-    pub(crate) reset: crate::options::OffsetReset,
-    pub(crate) timeout: std::time::Duration,
+    pub(crate) reset: OffsetReset,
+    pub(crate) timeout: Duration,
     /// How long every broker may stay down once reached (see `reach`).
-    pub(crate) unreachable: Option<std::time::Duration>,
+    pub(crate) unreachable: Option<Duration>,
     /// A topic of the consumer, asked about to see whether the cluster is back.
     pub(crate) probe_topic: Option<String>,
-}
-
-/// Group errors that retrying cannot cure: the broker refuses this member
-/// (its settings, its rights, the group's other members). librdkafka retries
-/// the join forever and reports each refusal only as an error event, so
-/// without this a refused consumer's `next` would wait forever.
-const REFUSED_JOIN: [RDKafkaErrorCode; 5] = [
-    RDKafkaErrorCode::InvalidSessionTimeout,
-    RDKafkaErrorCode::InconsistentGroupProtocol,
-    RDKafkaErrorCode::InvalidGroupId,
-    RDKafkaErrorCode::GroupAuthorizationFailed,
-    RDKafkaErrorCode::GroupMaxSizeReached,
-];
-
-impl ClientContext for WeirContext {
-    /// Log lines arrive as queue events: counted (see `Shared::served`), then
-    /// handed to the `log` crate as rdkafka does by default.
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.shared.count_served();
-        rdkafka::client::DefaultClientContext.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: RdError, reason: &str) {
-        let Some(code) = error.rdkafka_error_code() else { return };
-        let failure = match code {
-            RDKafkaErrorCode::Fatal => BackendError::new(
-                BACKEND,
-                BackendErrorKind::Broker,
-                format!("fatal error: {error}: {reason}"),
-            ),
-            // A failed TLS handshake comes as either of the first two (seen:
-            // "certificate verify failed" as a transport failure, 2 runs in 8).
-            RDKafkaErrorCode::SSL
-            | RDKafkaErrorCode::BrokerTransportFailure
-            | RDKafkaErrorCode::Authentication => {
-                self.shared.lock().why = Some(reason.to_owned());
-                return;
-            }
-            RDKafkaErrorCode::AllBrokersDown => {
-                let mut state = self.shared.lock();
-                if state.connected {
-                    // Reached before: librdkafka reconnects; `reach` decides when to give up.
-                    let since = state.down.take().map_or_else(std::time::Instant::now, |(since, _)| since);
-                    state.down = Some((since, reason.to_owned()));
-                    return;
-                }
-                let why = state.why.take().map(|why| format!("; {why}")).unwrap_or_default();
-                drop(state);
-                let message = format!("cannot reach any broker of {}: {reason}{why}", self.servers);
-                BackendError::new(BACKEND, BackendErrorKind::Connect, message)
-            }
-            code if REFUSED_JOIN.contains(&code) => {
-                let message = format!("the broker refused consumer group {}: {reason}", self.group);
-                BackendError::new(BACKEND, BackendErrorKind::Broker, message)
-            }
-            _ => return,
-        };
-        self.shared.push(Event::Fatal(failure));
-    }
-}
-
-fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
-    tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect()
-}
-
-impl ConsumerContext for WeirContext {
-    /// Only counted (see `Shared::served`): commits report through their jobs.
-    fn commit_callback(&self, _result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
-        self.shared.count_served();
-    }
-
-    /// Runs on the consumer's own thread (see `poller`), so it may block: an
-    /// assignment is applied with explicit offsets — the committed ones, else
-    /// the reset policy's, looked up now — so "latest" means latest when the
-    /// group handed the partition over, whether or not the application is
-    /// reading at that moment.
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
-        let changed = partitions(tpl);
-        let event = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            self.shared.mark_reachable();
-            match self.apply(consumer, &changed, cooperative) {
-                Ok(()) => Event::Ready { partitions: changed },
-                Err(err) => Event::Fatal(err),
-            }
-        } else {
-            self.record_starts(consumer, &changed);
-            // Revocation, or a rebalance error: give the partitions up.
-            let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
-            match result {
-                Ok(()) => Event::Revoked { partitions: cooperative.then_some(changed) },
-                Err(err) => Event::Fatal(crate::error::failed("giving up partitions", &err)),
-            }
-        };
-        self.shared.push(event);
-        self.shared.count_served();
-    }
-}
-
-impl WeirContext {
-    /// Assigns `partitions` from their resolved starts.
-    fn apply(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        partitions: &[Partition],
-        cooperative: bool,
-    ) -> Result<(), BackendError> {
-        let starts = crate::jobs::starts(consumer, partitions, self.reset, true, self.timeout)?;
-        let mut offsets = Vec::with_capacity(starts.len());
-        {
-            let mut state = self.shared.lock();
-            for (partition, at, from_reset) in starts {
-                if from_reset {
-                    state.unrecorded.insert(partition.clone(), at);
-                }
-                offsets.push((partition, at));
-            }
-        }
-        let tpl = crate::jobs::tpl_of(&offsets)?;
-        // A partition paused by an earlier hold stays paused through unassign
-        // and assign (librdkafka keeps the application's pause flag), and
-        // would never be fetched again: clear it first. This runs inside the
-        // poll thread's poll, between two messages, like every pause.
-        let _ = consumer.resume(&tpl);
-        let result = if cooperative { consumer.incremental_assign(&tpl) } else { consumer.assign(&tpl) };
-        result.map_err(|err| crate::error::failed("assigning partitions", &err))
-    }
-
-    /// A partition handed over before this member committed anything would
-    /// make its next owner start at the *new* latest offset, skipping what
-    /// was produced in between. Recording where this member started (the
-    /// reset policy's offset, before any message it delivered) keeps the
-    /// group's starting point; it marks nothing as processed.
-    fn record_starts(&self, consumer: &BaseConsumer<Self>, revoked: &[Partition]) {
-        let starts: Vec<(Partition, i64)> = {
-            let mut state = self.shared.lock();
-            revoked.iter().filter_map(|p| state.unrecorded.remove(p).map(|at| (p.clone(), at))).collect()
-        };
-        // A commit to a cluster that does not answer would be retried for as
-        // long as it stays away, on this (the poll) thread: skip it then.
-        if starts.is_empty() || crate::jobs::unreachable(consumer).is_some() {
-            return;
-        }
-        if let Ok(record) = crate::jobs::tpl_of(&starts) {
-            // Best effort: if the group refuses it, the next owner applies the reset policy.
-            let _ = consumer.commit(&record, rdkafka::consumer::CommitMode::Sync);
-        }
-    }
 }
