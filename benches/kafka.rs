@@ -11,7 +11,9 @@
 //! - `kafka/deliver`: from the first message to the 100,000th: the receive
 //!   path alone, once the messages are in the process.
 //!
-//! The raw loop is what one would write with rdkafka: it resolves the start
+//! The raw loop is what one would write with rdkafka, configured exactly as
+//! weir configures its consumers (`KafkaStreamer::consumer_config`, one
+//! source for both, so they cannot drift apart): it resolves the start
 //! offset (the partition's low watermark, as weir's rewind does) before
 //! assigning it. Assigning the logical offset `Beginning` to a consumer that
 //! has no metadata yet would make librdkafka retry the offset lookup on a
@@ -20,6 +22,13 @@
 //! librdkafka's buffer (a weir message outlives the poll that fetched it; the
 //! raw loop copies too, so it does no less work than an application keeping
 //! its messages would).
+//!
+//! A dropped weir consumer closes on its poll thread (leaving its group,
+//! stopping librdkafka's threads), after `next` returned its last message;
+//! the raw loop's drop closes it on the calling thread. Each pass is
+//! followed by a wait, outside its timing, until the process has no Kafka
+//! thread left, so one consumer's close never overlaps the next pass; the
+//! rounds report how long that wait was.
 //!
 //! `WEIR_KAFKA_ROUNDS=N` replaces criterion's runs with `N` interleaved rounds
 //! (see `interleaved`), for comparisons on a busy machine; with it,
@@ -33,20 +42,15 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use weir::{ConsumerMode, ConsumerOptions, NoRuntime, Payload, ProducerOptions, SeqPos, StreamKey};
 
 const MESSAGES: u64 = 100_000;
 /// The URL settings of both weir and the raw loop.
 const SETTINGS: &str = "fetch.wait.max.ms=50";
-/// What weir's Kafka backend sets for every consumer (see
-/// `KafkaStreamer::create_consumer`), given to the raw loop too.
-const WEIR_SETS: [(&str, &str); 4] = [
-    ("enable.auto.commit", "false"),
-    ("enable.auto.offset.store", "false"),
-    ("allow.auto.create.topics", "true"),
-    ("fetch.queue.backoff.ms", "10"),
-];
+
+/// How long a dropped consumer may take to close before the bench fails.
+const CLOSE_WITHIN: Duration = Duration::from_secs(60);
 
 /// One pass: from creating the consumer to its last message, and from its
 /// first message to its last.
@@ -98,6 +102,15 @@ impl Fixture {
         fixture
     }
 
+    /// The Kafka streamer of the fixture's URL, whose consumer settings the raw loop takes.
+    fn kafka(&self) -> weir_kafka::KafkaStreamer {
+        match self.streamer::<NoRuntime>().backend() {
+            weir::AnyStreamer::Kafka(kafka) => kafka.clone(),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("kafka urls make kafka streamers"),
+        }
+    }
+
     fn streamer<R: weir::Runtime>(&self) -> weir::Streamer<R> {
         weir::connect(&format!("kafka://{}?namespace={}&{SETTINGS}", self.address, self.namespace)).unwrap()
     }
@@ -133,21 +146,13 @@ impl Fixture {
         Pass { total: started.elapsed(), delivery: first.elapsed() }
     }
 
-    /// The raw loop: create, assign the partition from its low watermark,
-    /// poll, copy each payload.
-    fn raw(&self) -> Pass {
+    /// The raw loop: create (with weir's settings), assign the partition
+    /// from its low watermark, poll, copy each payload.
+    fn raw(&self, kafka: &weir_kafka::KafkaStreamer) -> Pass {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let started = Instant::now();
-        let mut config = ClientConfig::new();
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        config.set("bootstrap.servers", &self.address).set("group.id", format!("{}raw-{n}", self.namespace));
-        for (key, value) in WEIR_SETS {
-            config.set(key, value);
-        }
-        for setting in SETTINGS.split('&') {
-            let (key, value) = setting.split_once('=').unwrap();
-            config.set(key, value);
-        }
+        let config = kafka.consumer_config(&format!("{}raw-{n}", self.namespace));
         let consumer: BaseConsumer = config.create().unwrap();
         let (low, _) = consumer.fetch_watermarks(&self.topic, 0, Duration::from_secs(10)).unwrap();
         let mut tpl = TopicPartitionList::new();
@@ -177,12 +182,13 @@ fn kafka(c: &mut Criterion) {
         return;
     };
     let fixture = Fixture::load(address);
+    let kafka = fixture.kafka();
     let blocking = fixture.streamer::<NoRuntime>();
     let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let on_tokio = fixture.streamer::<weir::Tokio>();
     if let Some(rounds) = std::env::var("WEIR_KAFKA_ROUNDS").ok().and_then(|n| n.parse().ok()) {
         return interleaved(rounds, |consumer| match consumer {
-            0 => fixture.raw(),
+            0 => fixture.raw(&kafka),
             1 => fixture.weir_blocking(&blocking),
             _ => tokio.block_on(fixture.weir_tokio(&on_tokio)),
         });
@@ -191,14 +197,16 @@ fn kafka(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("kafka/{name} 100k x 256 B"));
         group.sample_size(10).throughput(Throughput::Elements(MESSAGES));
         group.bench_function("raw BaseConsumer", |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| span.of(&fixture.raw())).sum())
+            b.iter_custom(|iters| (0..iters).map(|_| span.of(&closed(fixture.raw(&kafka)).0)).sum())
         });
         group.bench_function("weir next_blocking", |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| span.of(&fixture.weir_blocking(&blocking))).sum())
+            b.iter_custom(|iters| {
+                (0..iters).map(|_| span.of(&closed(fixture.weir_blocking(&blocking)).0)).sum()
+            })
         });
         group.bench_function("weir next().await on tokio", |b| {
             b.iter_custom(|iters| {
-                (0..iters).map(|_| span.of(&tokio.block_on(fixture.weir_tokio(&on_tokio)))).sum()
+                (0..iters).map(|_| span.of(&closed(tokio.block_on(fixture.weir_tokio(&on_tokio))).0)).sum()
             })
         });
         group.finish();
@@ -210,13 +218,16 @@ fn kafka(c: &mut Criterion) {
 /// turn, then per consumer the median and the fastest pass, and the CPU time
 /// the process used during its passes (all threads; 10 ms ticks, so a
 /// per-pass figure needs many rounds), and the part of it on the consuming
-/// thread (the one calling `poll` or `next`). On a machine shared with other work,
-/// load that comes and goes then falls on every consumer alike.
+/// thread (the one calling `poll` or `next`), and the median wait for the
+/// consumer to close after its pass (see `closed`; counted in the CPU time,
+/// not in the pass). On a machine shared with other work, load that comes
+/// and goes then falls on every consumer alike.
 fn interleaved(rounds: usize, mut pass: impl FnMut(usize) -> Pass) {
     let names = ["raw BaseConsumer", "weir next_blocking", "weir next().await on tokio"];
     let mut passes: [Vec<Pass>; 3] = Default::default();
     let mut cpu = [Duration::ZERO; 3];
     let mut own = [Duration::ZERO; 3];
+    let mut closing: [Vec<Duration>; 3] = Default::default();
     let only: Option<usize> = std::env::var("WEIR_KAFKA_ONLY").ok().and_then(|n| n.parse().ok());
     for _ in 0..rounds {
         for (consumer, passes) in passes.iter_mut().enumerate() {
@@ -225,16 +236,20 @@ fn interleaved(rounds: usize, mut pass: impl FnMut(usize) -> Pass) {
                 continue;
             }
             let (before, own_before) = (cpu_time(), thread_cpu_time());
-            passes.push(pass(consumer));
+            let (done, waited) = closed(pass(consumer));
+            passes.push(done);
+            closing[consumer].push(waited);
             cpu[consumer] += cpu_time().saturating_sub(before);
             own[consumer] += thread_cpu_time().saturating_sub(own_before);
         }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut medians = [(0.0, 0.0); 3];
-    for ((((name, mut p), cpu), own), median) in
-        names.into_iter().zip(passes).zip(cpu).zip(own).zip(&mut medians)
+    for (((((name, mut p), cpu), own), mut closing), median) in
+        names.into_iter().zip(passes).zip(cpu).zip(own).zip(closing).zip(&mut medians)
     {
+        closing.sort();
+        let closing = closing.get(closing.len() / 2).copied().unwrap_or_default();
         p.sort_by_key(|p| p.total);
         let (total, fastest) = (p[p.len() / 2].total, p[0].total);
         p.sort_by_key(|p| p.delivery);
@@ -242,13 +257,14 @@ fn interleaved(rounds: usize, mut pass: impl FnMut(usize) -> Pass) {
         *median = (ms(total), ms(delivery));
         println!(
             "kafka rounds: {name}: consume median {:.1} ms (fastest {:.1}), deliver median {:.1} ms (fastest \
-             {:.1}), CPU {:.1} ms per pass ({:.1} on the consuming thread)",
+             {:.1}), CPU {:.1} ms per pass ({:.1} on the consuming thread), closed {:.1} ms after the pass",
             ms(total),
             ms(fastest),
             ms(delivery),
             ms(fastest_delivery),
             ms(cpu) / rounds as f64,
-            ms(own) / rounds as f64
+            ms(own) / rounds as f64,
+            ms(closing)
         );
     }
     if only.is_none() {
@@ -263,6 +279,32 @@ fn interleaved(rounds: usize, mut pass: impl FnMut(usize) -> Pass) {
             raw_delivery / tokio_delivery
         );
     }
+}
+
+/// `pass`, once the consumer it dropped has closed, and how long after the
+/// pass that was: until the process has no Kafka thread left (weir's poll
+/// thread, librdkafka's `rdk:` threads; none outlives a closed consumer).
+fn closed(pass: Pass) -> (Pass, Duration) {
+    let started = Instant::now();
+    loop {
+        let left = kafka_threads();
+        if left.is_empty() {
+            return (pass, started.elapsed());
+        }
+        assert!(started.elapsed() < CLOSE_WITHIN, "not closed {CLOSE_WITHIN:?} after the pass: {left:?}");
+        // Polling with a deadline; the interval bounds the wait's overshoot.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The names of this process's Kafka threads.
+fn kafka_threads() -> Vec<String> {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("rdk:") || name.starts_with("weir-kafka"))
+        .collect()
 }
 
 /// The CPU time the calling thread has used, from `/proc/thread-self/schedstat`

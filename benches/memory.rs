@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use weir::{ConsumerMode, ConsumerOptions, NoRuntime, Payload, SeqPos, StreamKey};
 
 const TOTAL: u64 = 1_000_000;
@@ -241,18 +241,10 @@ fn kafka_raw(address: &str) {
     let url = topic(address, "raw");
     let namespace = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).unwrap();
     let topic = format!("{namespace}bench");
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", address)
-        .set("group.id", format!("{namespace}raw"))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        // What weir's Kafka backend sets too (see `KafkaStreamer::create_consumer`).
-        .set("fetch.queue.backoff.ms", "10");
-    for setting in settings().split('&') {
-        let (key, value) = setting.split_once('=').unwrap();
-        config.set(key, value);
-    }
+    let streamer: weir::Streamer<NoRuntime> = weir::connect(&url).unwrap();
+    let weir::AnyStreamer::Kafka(kafka) = streamer.backend() else { unreachable!("a kafka url") };
+    // Exactly weir's consumer settings (the URL's included): one source for both.
+    let config = kafka.consumer_config(&format!("{namespace}raw"));
     let consumer: BaseConsumer = config.create().unwrap();
     let (_, end) = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).unwrap();
     let mut tpl = TopicPartitionList::new();
