@@ -29,6 +29,32 @@
 //! join the group named by the host id (see [`weir_core::host_id`]) unless one
 //! is given; LoadBalanced ones share the group given. librdkafka never commits
 //! or stores offsets by itself: the core decides what to commit and when.
+//!
+//! # Where things are
+//!
+//! One job per file; `use crate::` runs from the top of this list to the
+//! bottom, never back up (the map, with the threads, is in
+//! `docs/kafka-internals.md`):
+//!
+//! | file | holds | uses |
+//! |---|---|---|
+//! | `lib.rs` | [`KafkaStreamer`]: URL, group names, making consumers and producers | all below |
+//! | `admin.rs` | making a topic ([`KafkaStreamer::create_stream`]) | `error`, `options` |
+//! | `watermarks.rs` | listing streams and seqs at a time, on a client of their own | `error`, `options` |
+//! | `consumer.rs` | [`KafkaConsumer`]: the core's commands → jobs, recorded events → core inputs | `direct`, `jobs`, `messages`, `options`, `shared` |
+//! | `poller.rs` | the poll thread: drains librdkafka's queue, holds fetching, closes | `direct`, `messages`, `reach`, `options`, `shared` |
+//! | `reach.rs` | whether a cluster once reached is still there: a verdict for the poll thread | `error`, `shared` |
+//! | `direct.rs` | the direct-take path: the driver polls librdkafka itself (no group) | `messages`, `options`, `shared` |
+//! | `callbacks.rs` | librdkafka's callbacks: errors, log lines, commits, rebalances (recorded) | `jobs`, `error`, `shared` |
+//! | `jobs.rs` | what moves partitions or offsets: join, first assignment, rewind/seek, commit, applying a rebalance | `lookups`, `error`, `options`, `shared` |
+//! | `lookups.rs` | blocking questions: partitions, watermarks, starts, offsets for a time, is the cluster there | `error`, `options`, `shared` |
+//! | `messages.rs` | taking messages out of librdkafka: conversion, shared payload buffers, stale drops | `options`, `shared` |
+//! | `shared.rs` | the state shared with librdkafka's threads: events, messages, locks, [`WeirContext`] | `options` |
+//! | `producer.rs` | [`KafkaProducer`]: round-robin partitioner, delivery reports, flush | `error`, `options` |
+//! | `config.rs` | every librdkafka setting weir makes (client, consumer, producer defaults) | `options` |
+//! | `options.rs` | [`KafkaOptions`], [`OffsetReset`], from a URL's query | `error` |
+//! | `host.rs` | reading the host id's sources | — |
+//! | `error.rs` | [`KafkaConfigError`], rdkafka's errors → weir's | — |
 
 mod admin;
 mod callbacks;
@@ -106,6 +132,14 @@ impl KafkaStreamer {
     /// consumer set up exactly like weir's, as the benches' baseline is.
     pub fn consumer_config(&self, group: &str) -> ClientConfig {
         self.options.consumer_config(&self.servers, group)
+    }
+
+    /// Creates the topic of `key` with `shards` partitions (replication:
+    /// the broker's default). A topic that exists already is left as it is.
+    ///
+    /// The future is runtime-free: librdkafka's admin thread completes it.
+    pub async fn create_stream(&self, key: &StreamKey, shards: u32) -> Result<(), StreamerError> {
+        admin::create_stream(&self.servers, &self.options, key, shards).await
     }
 
     /// The group a consumer of `core` joins.
