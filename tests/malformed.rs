@@ -213,6 +213,14 @@ fn cli_rows() -> Vec<Row> {
             "--shard 1: stream s has no shard 1 (its shards are 0 to 0)",
         ));
     }
+    if cfg!(feature = "redis") {
+        // Redis cannot tell where its streams end (yet): -e is refused before any connection.
+        rows.push(usage(
+            &["consume", "redis://127.0.0.1:1/k", "-e"],
+            "--exit-at-end needs to know where each shard ends: redis does not support listing streams",
+        ));
+        rows.push(usage(&["list", "redis://127.0.0.1:1"], "redis does not support listing streams"));
+    }
     if cfg!(feature = "kafka") {
         // Refused before any connection: the CLI commits what it wrote out.
         rows.push(usage(

@@ -322,6 +322,25 @@ fn failed_positioning_then_retry() {
 }
 
 #[test]
+fn a_failed_input_fails_the_pending_positioning() {
+    use weir_core::{BackendError, BackendErrorKind, ConsumerError};
+    let mut core = ConsumerCore::new(
+        full(),
+        options(ConsumerMode::RealTime, |_| {}),
+        vec![harness::key("orders")],
+        harness::start(),
+    )
+    .expect("valid options");
+    let epoch = core.rewind(SeqPos::Beginning).expect("rewind");
+    assert!(core.poll_command().is_some(), "the positioning is asked for");
+    assert_eq!(core.poll_positioned(epoch), None, "pending");
+    // The backend cannot reach its server: it will never answer the positioning.
+    let err = BackendError::new("model", BackendErrorKind::Connect, "connection refused");
+    core.handle_end(Some(err.clone()));
+    assert_eq!(core.poll_positioned(epoch), Some(Err(ConsumerError::Backend(err))));
+}
+
+#[test]
 fn failed_commit_is_retried_by_commit_all() {
     let no_auto = options(ConsumerMode::Resumable, |o| {
         o.set_auto_commit(None);

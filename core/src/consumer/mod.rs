@@ -379,9 +379,15 @@ impl ConsumerCore {
 
     /// The input ended: cleanly (`None`, e.g. end of stdin) or with a fatal error.
     pub fn handle_end(&mut self, failure: Option<BackendError>) {
-        if self.end == End::Open {
-            self.end = failure.map_or(End::Exhausted, End::Failed);
+        if self.end != End::Open {
+            return;
         }
+        if let (Positioning::Pending(epoch), Some(err)) = (&self.positioning, &failure) {
+            // A failed input answers no positioning any more: the awaited
+            // rewind or seek fails with it instead of waiting for ever.
+            self.positioning = Positioning::Done(*epoch, Err(err.clone()));
+        }
+        self.end = failure.map_or(End::Exhausted, End::Failed);
     }
 
     /// Time passed; fires automatic commits that are due.

@@ -189,8 +189,17 @@ pub fn begin(
         return Ok(None);
     }
     // The ends are read before the consumer moves: "the end it had at the start".
-    let listed = weir::block_on(streamer.list_streams(url.streams()))
-        .with_context(|| format!("listing the streams of {url}"))?;
+    let listed = match weir::block_on(streamer.list_streams(url.streams())) {
+        Ok(listed) => listed,
+        Err(weir::StreamerError::Unsupported { .. }) if !args.exit_at_end => {
+            // It can position but not list: the shards named, else the library's default.
+            return position_unlisted(args, url, streamer, consumer);
+        }
+        Err(err @ weir::StreamerError::Unsupported { .. }) => {
+            return Err(Usage(format!("--exit-at-end needs to know where each shard ends: {err}")).into())
+        }
+        Err(err) => return Err(err).with_context(|| format!("listing the streams of {url}")),
+    };
     let shards = assign(args, &listed, consumer)?;
     let from = args.from.unwrap_or_else(|| From::Seq(default_start(streamer)));
     let starts = match from {
@@ -203,11 +212,7 @@ pub fn begin(
         }
         _ => BTreeMap::new(),
     };
-    let positioned = match from {
-        From::Seq(pos) => weir::block_on(consumer.rewind(pos)),
-        From::Time(at) => weir::block_on(consumer.seek(at)),
-    };
-    positioned.with_context(|| format!("moving to --from {from}"))?;
+    move_to(from, consumer)?;
     if !args.exit_at_end {
         return Ok(None);
     }
@@ -224,6 +229,36 @@ pub fn begin(
         }
     }
     Ok(Some(ends))
+}
+
+/// [`begin`] without `--exit-at-end` on a backend that cannot list: each
+/// `--shard` of every stream is assigned as named (a missing one fails as
+/// the backend says), then the consumer moves.
+fn position_unlisted(
+    args: &Flags,
+    url: &StreamUrl,
+    streamer: &weir::Streamer<NoRuntime>,
+    consumer: &mut weir::Consumer<NoRuntime>,
+) -> anyhow::Result<Option<Ends>> {
+    for key in url.streams() {
+        for &shard in &args.shard {
+            consumer
+                .assign(key.clone(), ShardId(shard))
+                .map_err(|err| Usage(format!("--shard {shard}: {err}")))?;
+        }
+    }
+    let from = args.from.unwrap_or_else(|| From::Seq(default_start(streamer)));
+    move_to(from, consumer)?;
+    Ok(None)
+}
+
+/// The one rewind or seek before the first message.
+fn move_to(from: From, consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<()> {
+    let positioned = match from {
+        From::Seq(pos) => weir::block_on(consumer.rewind(pos)),
+        From::Time(at) => weir::block_on(consumer.seek(at)),
+    };
+    positioned.with_context(|| format!("moving to --from {from}"))
 }
 
 /// Assigns the `--shard`s of every stream (every shard if none is given);
