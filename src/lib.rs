@@ -53,14 +53,15 @@ pub use weir_adapters::AsyncStd;
 pub use weir_adapters::Smol;
 #[cfg(feature = "runtime-tokio")]
 pub use weir_adapters::Tokio;
-pub use weir_adapters::{block_on, MessageStream, Next, NoRuntime, Runtime};
+pub use weir_adapters::{block_on, JoinNext, JoinStream, MessageStream, Next, NoRuntime, Runtime};
 /// The sans-IO core, for backend authors and state-machine tests.
 pub use weir_core as core;
 pub use weir_core::backend::Receipt;
 pub use weir_core::{
-    BackendError, BackendErrorKind, ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, Message,
-    MessageHeader, OptionsError, Payload, ProducerError, ProducerOptions, SeqNo, SeqPos, ShardId, ShardInfo,
-    StreamInfo, StreamKey, StreamKeyError, StreamUrl, StreamerError, StreamerUrl, Timestamp, UrlError,
+    BackendError, BackendErrorKind, ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, ErrorPolicy,
+    JoinError, JoinOptions, Joined, LatePolicy, Message, MessageHeader, OptionsError, Payload, ProducerError,
+    ProducerOptions, SeqNo, SeqPos, ShardId, ShardInfo, SourceId, StreamInfo, StreamKey, StreamKeyError,
+    StreamUrl, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 #[cfg(feature = "sim")]
 pub use weir_sim as sim;
@@ -69,6 +70,8 @@ pub use weir_sim as sim;
 pub type Streamer<R> = weir_adapters::Streamer<AnyStreamer, R>;
 /// A consumer on any backend, driven by runtime `R`.
 pub type Consumer<R> = weir_adapters::Consumer<AnyConsumer, R>;
+/// One stream out of consumers on any backends, merged by time, driven by runtime `R`.
+pub type Join<R> = weir_adapters::Join<AnyConsumer, R>;
 /// A producer on any backend, driven by runtime `R`.
 pub type Producer<R> = weir_adapters::Producer<AnyProducer, R>;
 

@@ -38,7 +38,7 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
         &self.driver.backend
     }
 
-    fn poll_message(
+    pub(crate) fn poll_message(
         &mut self,
         cx: &mut Context<'_>,
         waiting: Waiting,
@@ -146,6 +146,16 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
     /// The backend's now: virtual for a simulator, else the wall clock.
     pub fn now(&self) -> Instant {
         self.driver.now()
+    }
+
+    /// Whether the backend runs on virtual time (a simulator).
+    pub(crate) fn is_virtual(&self) -> bool {
+        self.driver.backend.virtual_now().is_some()
+    }
+
+    /// When a parked caller should wake up by itself, if ever.
+    pub(crate) fn park_deadline(&self) -> Option<Instant> {
+        self.driver.park_deadline()
     }
 }
 

@@ -9,12 +9,14 @@
 mod blocking;
 mod consumer;
 mod drive;
+mod join;
 mod producer;
 mod runtime;
 mod streamer;
 
 pub use blocking::block_on;
 pub use consumer::{Consumer, MessageStream, Next};
+pub use join::{Join, JoinNext, JoinStream};
 pub use producer::Producer;
 #[cfg(feature = "runtime-async-std")]
 pub use runtime::AsyncStd;
