@@ -8,6 +8,7 @@
 mod backpressure;
 mod cli;
 mod common;
+mod diagnostics;
 mod groups;
 mod positions;
 mod producer;

@@ -4,6 +4,7 @@
 //! partitions (`jobs::assigned`, `jobs::revoked`), on the poll thread, inside
 //! its poll.
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::topic_partition_list::TopicPartitionList;
@@ -13,7 +14,7 @@ use weir_core::{BackendError, BackendErrorKind};
 
 use crate::error::BACKEND;
 use crate::jobs;
-use crate::shared::{partitions, Event, WeirContext};
+use crate::shared::{partitions, WeirContext};
 
 /// Group errors that retrying cannot cure: the broker refuses this member
 /// (its settings, its rights, the group's other members). librdkafka retries
@@ -29,10 +30,24 @@ const REFUSED_JOIN: [RDKafkaErrorCode; 5] = [
 
 impl ClientContext for WeirContext {
     /// Log lines arrive as queue events: counted (see `Shared::served`), then
-    /// handed to the `log` crate as rdkafka does by default.
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+    /// passed on as `tracing` events, one level lower than librdkafka's own
+    /// below warnings (its notices are routine: weir's own events say what
+    /// a user needs to know).
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, line: &str) {
         self.shared.count_served();
-        rdkafka::client::DefaultClientContext.log(level, fac, log_message);
+        let who = &self.shared.who;
+        let (group, consumer) = (who.group.as_str(), who.consumer);
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(group, consumer, facility, "librdkafka: {line}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(group, consumer, facility, "librdkafka: {line}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::debug!(group, consumer, facility, "librdkafka: {line}");
+            }
+            RDKafkaLogLevel::Debug => tracing::trace!(group, consumer, facility, "librdkafka: {line}"),
+        }
     }
 
     fn error(&self, error: RdError, reason: &str) {
@@ -55,22 +70,21 @@ impl ClientContext for WeirContext {
                 let mut state = self.shared.lock();
                 if state.connected {
                     // Reached before: librdkafka reconnects; `reach` decides when to give up.
-                    let since = state.down.take().map_or_else(std::time::Instant::now, |(since, _)| since);
-                    state.down = Some((since, reason.to_owned()));
+                    state.mark_down(&self.shared.who, reason);
                     return;
                 }
                 let why = state.why.take().map(|why| format!("; {why}")).unwrap_or_default();
                 drop(state);
-                let message = format!("cannot reach any broker of {}: {reason}{why}", self.servers);
+                let message = format!("cannot reach any broker of {}: {reason}{why}", self.servers());
                 BackendError::new(BACKEND, BackendErrorKind::Connect, message)
             }
             code if REFUSED_JOIN.contains(&code) => {
-                let message = format!("the broker refused consumer group {}: {reason}", self.group);
+                let message = format!("the broker refused consumer group {}: {reason}", self.group());
                 BackendError::new(BACKEND, BackendErrorKind::Broker, message)
             }
             _ => return,
         };
-        self.shared.push(Event::Fatal(failure));
+        self.shared.push(self.fatal(failure));
     }
 }
 
@@ -88,11 +102,19 @@ impl ConsumerContext for WeirContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let changed = partitions(tpl);
-        let event = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            jobs::assigned(consumer, changed, cooperative)
-        } else {
-            // Revocation, or a rebalance error: give the partitions up.
-            jobs::revoked(consumer, tpl, changed, cooperative)
+        let event = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                jobs::assigned(consumer, changed, cooperative)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                jobs::revoked(consumer, tpl, changed, cooperative)
+            }
+            // A rebalance error: give the partitions up, as a revocation does.
+            _ => {
+                let who = &self.shared.who;
+                tracing::warn!(group = %who.group, consumer = who.consumer, error = ?err, "kafka rebalance failed");
+                jobs::revoked(consumer, tpl, changed, cooperative)
+            }
         };
         self.shared.push(event);
         self.shared.count_served();

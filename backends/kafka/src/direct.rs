@@ -65,7 +65,7 @@ fn take_direct(rd: &Rd, options: &KafkaOptions, seen: &mut Seen, batch: &mut Vec
     if batch.len() > recorded {
         // Positionings wait for the turn, so the restart points are those
         // the messages were taken under.
-        record(&mut state, options, batch, recorded);
+        record(&mut state, &rd.context().shared.who, options, batch, recorded);
     }
 }
 

@@ -7,7 +7,7 @@
 //! the future that started it was dropped.
 
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -16,7 +16,7 @@ use weir_core::{BackendError, CommitId, Epoch, StreamShard, Target};
 use crate::error::failed;
 use crate::lookups::{partitions_of, resolve, starts, tpl_of, unreachable};
 use crate::options::OffsetReset;
-use crate::shared::{Event, Partition, Rd, Shared, WeirContext};
+use crate::shared::{millis_since, Event, Partition, Rd, Shards, Shared, WeirContext};
 
 fn shared(consumer: &BaseConsumer<WeirContext>) -> &Shared {
     &consumer.context().shared
@@ -24,12 +24,20 @@ fn shared(consumer: &BaseConsumer<WeirContext>) -> &Shared {
 
 /// Joins the group: makes sure the topics exist, then subscribes.
 pub(crate) fn subscribe(consumer: Rd, topics: Vec<String>, timeout: Duration) {
+    let who = &shared(&consumer).who;
+    tracing::info!(
+        group = %who.group,
+        consumer = who.consumer,
+        topics = %topics.join(","),
+        "joining kafka consumer group"
+    );
+    shared(&consumer).lock().rebalancing_since = Some(Instant::now());
     let result = partitions_of(&consumer, &topics, timeout).and_then(|_| {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(|err| failed("subscribing", &err))
     });
     if let Err(err) = result {
-        shared(&consumer).push(Event::Fatal(err));
+        shared(&consumer).push(consumer.context().fatal(err));
     }
 }
 
@@ -39,6 +47,7 @@ pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, 
         // A rewind or seek asked for before chose the assignment already.
         return;
     }
+    let started = Instant::now();
     let outcome = (|| {
         let partitions = partitions_of(&consumer, &topics, timeout)?;
         let offsets: Vec<(Partition, i64)> = starts(&consumer, &partitions, reset, false, timeout)?
@@ -59,10 +68,18 @@ pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, 
         let mut state = shared(&consumer).lock();
         Some(match applied {
             Ok(partitions) => {
+                let who = &shared(&consumer).who;
+                tracing::info!(
+                    group = %who.group,
+                    consumer = who.consumer,
+                    shards = %Shards(&partitions),
+                    took_ms = millis_since(started),
+                    "kafka shards assigned"
+                );
                 state.applied = Some(Epoch(0));
                 state.push(Event::Ready { partitions })
             }
-            Err(err) => state.push(Event::Fatal(err)),
+            Err(err) => state.push(consumer.context().fatal(err)),
         })
     });
     pushed.flatten().into_iter().for_each(|w| w.wake());
@@ -78,6 +95,7 @@ pub(crate) fn position(
     manual: bool,
     timeout: Duration,
 ) {
+    let started = Instant::now();
     let superseded = |consumer: &Rd| shared(consumer).lock().applied.is_some_and(|done| done > epoch);
     let outcome = resolve(&consumer, &partitions, target, timeout).and_then(|offsets| tpl_of(&offsets));
     let applied = outcome.and_then(|tpl| {
@@ -110,7 +128,7 @@ pub(crate) fn position(
             }
             let mut state = shared(&consumer).lock();
             state.applied = Some(epoch);
-            state.connected = true;
+            state.mark_connected(&shared(&consumer).who);
             // Messages taken under the old position are stale now; librdkafka
             // drops outdated ones itself once assign or seek returned.
             state.messages.retain(|m| !manual && !shards.contains(&(m.stream_key().clone(), m.shard())));
@@ -125,14 +143,30 @@ pub(crate) fn position(
             Ok(Some(state.push(Event::Positioned(epoch, Ok(())))))
         })
     });
+    let who = &shared(&consumer).who;
+    let (group, number, shards) = (who.group.as_str(), who.consumer, Shards(&partitions));
     match applied {
-        Ok(Some(waker)) => waker.into_iter().for_each(Waker::wake),
+        Ok(Some(waker)) => {
+            waker.into_iter().for_each(Waker::wake);
+            let took_ms = millis_since(started);
+            tracing::debug!(group, consumer = number, epoch = epoch.0, ?target, %shards, took_ms, "kafka shards positioned");
+        }
         // Not applied (superseded, or nothing to seek): nothing changes position.
         Ok(None) => {
             shared(&consumer).mark_connected();
             shared(&consumer).push(Event::Positioned(epoch, Ok(())));
+            tracing::debug!(
+                group,
+                consumer = number,
+                epoch = epoch.0,
+                ?target,
+                "kafka positioning moved nothing: superseded, or none of the shards is this member's"
+            );
         }
-        Err(err) => shared(&consumer).push(Event::Positioned(epoch, Err(err))),
+        Err(err) => {
+            tracing::warn!(group, consumer = number, epoch = epoch.0, ?target, %shards, error = %err, "kafka positioning failed");
+            shared(&consumer).push(Event::Positioned(epoch, Err(err)));
+        }
     }
 }
 
@@ -179,6 +213,7 @@ fn seek(consumer: &Rd, tpl: TopicPartitionList, timeout: Duration) -> Result<(),
 /// sent for is left out of an older one, which reports the newer one's
 /// outcome for it.
 pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>) {
+    let started = Instant::now();
     let shared = shared(&consumer);
     {
         let mut state = shared.lock();
@@ -207,6 +242,20 @@ pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>)
             consumer.commit(&tpl, CommitMode::Sync).map_err(|err| failed("committing offsets", &err))
         })
     };
+    let (group, number, sent_now) = (shared.who.group.as_str(), shared.who.consumer, offsets.len());
+    match &result {
+        Ok(()) => tracing::debug!(
+            group,
+            consumer = number,
+            commit = id.0,
+            partitions = sent_now,
+            took_ms = millis_since(started),
+            "kafka offsets committed"
+        ),
+        Err(err) => {
+            tracing::warn!(group, consumer = number, commit = id.0, error = %err, "kafka commit failed")
+        }
+    }
     for (partition, _) in offsets {
         sent.insert(partition, (id, result.clone()));
     }
@@ -221,11 +270,24 @@ pub(crate) fn assigned(
     partitions: Vec<Partition>,
     cooperative: bool,
 ) -> Event {
-    shared(consumer).mark_reachable();
-    match apply(consumer, &partitions, cooperative) {
-        Ok(()) => Event::Ready { partitions },
-        Err(err) => Event::Fatal(err),
+    let started = Instant::now();
+    let context = consumer.context();
+    context.shared.mark_reachable();
+    if let Err(err) = apply(consumer, &partitions, cooperative) {
+        return context.fatal(err);
     }
+    // Since the join was asked for, or the last revocation: how long the group took.
+    let waited = context.shared.lock().rebalancing_since.take();
+    let who = &context.shared.who;
+    tracing::info!(
+        group = %who.group,
+        consumer = who.consumer,
+        shards = %Shards(&partitions),
+        waited_ms = waited.map(millis_since),
+        took_ms = millis_since(started),
+        "kafka shards assigned"
+    );
+    Event::Ready { partitions }
 }
 
 /// The group took `partitions` (`tpl`) back, or the rebalance failed: gives
@@ -237,12 +299,27 @@ pub(crate) fn revoked(
     partitions: Vec<Partition>,
     cooperative: bool,
 ) -> Event {
+    let started = Instant::now();
+    let context = consumer.context();
+    // Until the next assignment: the group's rebalance is under way. An empty
+    // revocation (before a first assignment) leaves the join's start.
+    context.shared.lock().rebalancing_since.get_or_insert(started);
     record_starts(consumer, &partitions);
     let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
-    match result {
-        Ok(()) => Event::Revoked { partitions: cooperative.then_some(partitions) },
-        Err(err) => Event::Fatal(failed("giving up partitions", &err)),
+    if let Err(err) = result {
+        return context.fatal(failed("giving up partitions", &err));
     }
+    if !partitions.is_empty() {
+        let who = &context.shared.who;
+        tracing::info!(
+            group = %who.group,
+            consumer = who.consumer,
+            shards = %Shards(&partitions),
+            took_ms = millis_since(started),
+            "kafka shards revoked"
+        );
+    }
+    Event::Revoked { partitions: cooperative.then_some(partitions) }
 }
 
 /// Assigns `partitions` from their resolved starts.

@@ -75,6 +75,7 @@ mod watermarks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use consumer::KafkaConsumer;
 pub use error::KafkaConfigError;
@@ -92,7 +93,7 @@ use weir_core::{
 
 use crate::error::BACKEND;
 use crate::messages::Seen;
-use crate::shared::Shared;
+use crate::shared::{Shared, Who};
 
 /// A Kafka cluster: makes consumers and producers.
 #[derive(Clone, Debug)]
@@ -188,11 +189,24 @@ impl Streamer for KafkaStreamer {
         let topics: Vec<String> = core.streams().iter().map(|key| self.options.topic(key.name())).collect();
         // Without a group no rebalance callback (which blocks) runs inside a
         // poll, so the driver may poll on its own thread (see `Shared::direct`).
-        let shared = Arc::new(Shared::new(mode == ConsumerMode::RealTime));
-        let context = WeirContext {
-            shared: shared.clone(),
+        static CONSUMERS: AtomicU64 = AtomicU64::new(0);
+        let who = Who {
             servers: self.servers.clone(),
             group,
+            consumer: CONSUMERS.fetch_add(1, Ordering::Relaxed),
+            created: Instant::now(),
+        };
+        tracing::info!(
+            servers = %who.servers,
+            group = %who.group,
+            consumer = who.consumer,
+            ?mode,
+            topics = %topics.join(","),
+            "kafka consumer connecting"
+        );
+        let shared = Arc::new(Shared::new(who, mode == ConsumerMode::RealTime));
+        let context = WeirContext {
+            shared: shared.clone(),
             reset: self.options.auto_offset_reset.unwrap_or(OffsetReset::Latest),
             timeout: self.options.connect_timeout,
             unreachable: self.options.unreachable_timeout,

@@ -122,7 +122,7 @@ pub(crate) fn partitions_of(
     let mut partitions = Vec::new();
     for topic in topics {
         let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(|err| {
-            failed(&format!("reading the metadata of {topic} from {}", consumer.context().servers), &err)
+            failed(&format!("reading the metadata of {topic} from {}", consumer.context().servers()), &err)
         })?;
         for found in metadata.topics() {
             refused_topic(found, consumer)?;
@@ -145,7 +145,7 @@ fn refused_topic(
 ) -> Result<(), BackendError> {
     use rdkafka::types::RDKafkaErrorCode as Code;
     let Some(code) = found.error().map(Code::from) else { return Ok(()) };
-    let servers = &consumer.context().servers;
+    let servers = consumer.context().servers();
     let message = match code {
         Code::UnknownTopicOrPartition => format!(
             "topic {} does not exist on {servers} and was not created \
@@ -171,7 +171,7 @@ fn refused_topic(
 /// cluster forever, and the commit does, as librdkafka's does.
 pub(crate) fn unreachable(consumer: &BaseConsumer<WeirContext>) -> Option<BackendError> {
     let context = consumer.context();
-    let servers = &context.servers;
+    let servers = context.servers();
     let limit = context.unreachable?;
     let known = {
         let state = context.shared.lock();

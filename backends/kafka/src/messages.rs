@@ -10,7 +10,7 @@ use rdkafka::message::{BorrowedMessage, Message as _};
 use weir_core::{Message, MessageHeader, Payload, SeqNo, ShardId, StreamKey, Timestamp};
 
 use crate::options::KafkaOptions;
-use crate::shared::{Rd, State};
+use crate::shared::{Rd, State, Who};
 
 /// Payloads up to this size share buffers (as stdio's messages share a read
 /// chunk), copied together: one allocation per run of messages rather than
@@ -117,8 +117,14 @@ impl Pieces {
 
 /// Records that the cluster answered, and drops the messages of `batch` from
 /// `from` on that are stale; under the shared state's lock.
-pub(crate) fn record(state: &mut State, options: &KafkaOptions, batch: &mut Vec<Message>, from: usize) {
-    state.mark_reachable();
+pub(crate) fn record(
+    state: &mut State,
+    who: &Who,
+    options: &KafkaOptions,
+    batch: &mut Vec<Message>,
+    from: usize,
+) {
+    state.mark_reachable(who);
     if state.restart.is_empty() {
         // No partition was repositioned lately: none is stale.
         return;

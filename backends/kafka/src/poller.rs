@@ -22,7 +22,7 @@ use crate::direct::{defer, Defer};
 use crate::messages::{record, take_batch, Seen};
 use crate::options::KafkaOptions;
 use crate::reach::{watch, Reach};
-use crate::shared::{Event, Rd};
+use crate::shared::{millis_since, Rd};
 
 /// The longest wait between two polls. librdkafka takes a consumer that has
 /// not polled for `max.poll.interval.ms` (5 minutes by default) for dead, so
@@ -82,7 +82,7 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize, mut seen: Seen) {
                 let waker = if batch.is_empty() {
                     None
                 } else {
-                    record(&mut state, options, &mut batch, 0);
+                    record(&mut state, &shared.who, options, &mut batch, 0);
                     state.messages.append(&mut batch);
                     state.take_waker()
                 };
@@ -127,10 +127,11 @@ fn wait_for_queue(rd: &Rd, idle: Duration) {
     match watch(rd, idle) {
         Reach::Wait(wait) => shared.wait_for_queue(wait),
         Reach::Lost(err) => {
+            let event = rd.context().fatal(err);
             let waker = {
                 let mut state = shared.lock();
                 state.gave_up = true;
-                state.push(Event::Fatal(err))
+                state.push(event)
             };
             if let Some(waker) = waker {
                 waker.wake();
@@ -160,12 +161,31 @@ pub(crate) fn close(rd: &Rd) {
         // Rebalance callbacks (giving the partitions up) run in this poll.
         let _ = rd.poll(Duration::from_millis(100));
     }
+    let who = &rd.context().shared.who;
+    let (group, consumer, took_ms) = (who.group.as_str(), who.consumer, millis_since(started));
+    if rd.closed() {
+        tracing::debug!(group, consumer, took_ms, "kafka consumer closed");
+    } else {
+        tracing::warn!(
+            group,
+            consumer,
+            took_ms,
+            "kafka consumer not closed in time; its last handle closes it"
+        );
+    }
 }
 
 /// Pauses (or resumes) every assigned partition. Only between two polls of
 /// this thread: see `KafkaConsumer::resume_fetching`. A failure only means more
 /// (or fewer, until the next resume) messages than the buffer wanted.
 fn pause_fetching(rd: &Rd, pause: bool) {
+    let who = &rd.context().shared.who;
+    let doing = if pause {
+        "pausing kafka fetching: the application is not taking messages"
+    } else {
+        "resuming kafka fetching"
+    };
+    tracing::debug!(group = %who.group, consumer = who.consumer, "{doing}");
     if let Ok(assignment) = rd.assignment() {
         if assignment.count() > 0 {
             let _ = if pause { rd.pause(&assignment) } else { rd.resume(&assignment) };

@@ -231,14 +231,17 @@ impl ProducerBackend for KafkaProducer {
             let failures = std::mem::take(&mut in_flight.failures);
             Poll::Ready(match in_flight.first_failure.take() {
                 None => Ok(()),
-                Some(ProducerError::Backend(first)) => Err(ProducerError::Backend(BackendError::new(
-                    BACKEND,
-                    first.kind,
-                    format!(
-                        "{failures} message(s) sent since the last flush were not stored; the first: {}",
-                        first.message
-                    ),
-                ))),
+                Some(ProducerError::Backend(first)) => {
+                    tracing::warn!(failures, first = %first, "kafka messages not stored since the last flush");
+                    Err(ProducerError::Backend(BackendError::new(
+                        BACKEND,
+                        first.kind,
+                        format!(
+                            "{failures} message(s) sent since the last flush were not stored; the first: {}",
+                            first.message
+                        ),
+                    )))
+                }
                 Some(other) => Err(other),
             })
         } else {

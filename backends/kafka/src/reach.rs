@@ -54,7 +54,7 @@ pub(crate) fn watch(rd: &Rd, idle: Duration) -> Reach {
     if down_for >= limit {
         let message = format!(
             "lost every broker of {}: unreachable for {:.1} s, longer than unreachable.timeout.ms={}: {reason}",
-            context.servers,
+            context.servers(),
             down_for.as_secs_f64(),
             limit.as_millis()
         );

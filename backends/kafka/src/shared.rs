@@ -3,9 +3,12 @@
 //! the next `poll_input`; the messages taken out of librdkafka; the locks that
 //! order positionings, polls and commits; and [`WeirContext`], the object
 //! librdkafka holds, which carries all of it. Only data and its locking live
-//! here: what the callbacks, jobs and threads do with it lives with them.
+//! here, and the diagnostics of the changes only this data sees (the
+//! cluster reached, lost, reached again): what the callbacks, jobs and
+//! threads do with it lives with them.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -25,6 +28,38 @@ pub(crate) type Rd = Arc<BaseConsumer<WeirContext>>;
 
 /// Per partition, the newest commit sent and its outcome.
 pub(crate) type SentCommits = BTreeMap<Partition, (CommitId, Result<(), BackendError>)>;
+
+/// Partitions as diagnostics show them: `topic/partition`, comma-separated.
+pub(crate) struct Shards<'a>(pub(crate) &'a [Partition]);
+
+impl fmt::Display for Shards<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (at, (topic, partition)) in self.0.iter().enumerate() {
+            let comma = if at == 0 { "" } else { "," };
+            write!(f, "{comma}{topic}/{partition}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since `since`, for diagnostics.
+pub(crate) fn millis_since(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Which consumer this is, for errors and diagnostics; never changes.
+#[derive(Debug)]
+pub(crate) struct Who {
+    /// The bootstrap servers.
+    pub(crate) servers: String,
+    /// The consumer's `group.id`.
+    pub(crate) group: String,
+    /// weir's number for the consumer, unique in the process: tells apart
+    /// the members of one group in one process.
+    pub(crate) consumer: u64,
+    /// When the consumer was made: "connected" says how long it took.
+    pub(crate) created: Instant,
+}
 
 /// The partitions of a librdkafka partition list.
 pub(crate) fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
@@ -85,6 +120,9 @@ pub(crate) struct State {
     pub(crate) direct_takes: u64,
     /// Whether the driver's last take found librdkafka's queue empty.
     pub(crate) direct_drained: bool,
+    /// Since when the consumer waits for the group to give it partitions:
+    /// since it asked to join, or since its last revocation.
+    pub(crate) rebalancing_since: Option<Instant>,
 }
 
 impl State {
@@ -112,14 +150,48 @@ impl State {
     }
 
     /// The cluster was reached (perhaps not just now).
-    pub(crate) fn mark_connected(&mut self) {
+    pub(crate) fn mark_connected(&mut self, who: &Who) {
+        if !self.connected {
+            connected(who);
+        }
         self.connected = true;
     }
 
-    /// A broker answered just now: the cluster is reachable.
-    pub(crate) fn mark_reachable(&mut self) {
-        self.connected = true;
-        self.down = None;
+    /// A broker answered just now: the cluster is reachable. Called per
+    /// batch of messages: the first check is all it costs then.
+    pub(crate) fn mark_reachable(&mut self, who: &Who) {
+        if self.connected && self.down.is_none() {
+            return;
+        }
+        if let Some((since, _)) = self.down.take() {
+            tracing::info!(
+                servers = %who.servers,
+                group = %who.group,
+                consumer = who.consumer,
+                down_ms = millis_since(since),
+                "kafka cluster reachable again"
+            );
+        }
+        self.mark_connected(who);
+    }
+
+    /// Every broker went down after the cluster was reached (librdkafka's
+    /// `reason`); librdkafka reconnects, `reach` decides when to give up.
+    pub(crate) fn mark_down(&mut self, who: &Who, reason: &str) {
+        let since = match self.down.take() {
+            Some((since, _)) => since,
+            None => {
+                tracing::warn!(
+                    servers = %who.servers,
+                    group = %who.group,
+                    consumer = who.consumer,
+                    reason,
+                    "every kafka broker is down; reconnecting"
+                );
+                Instant::now()
+            }
+        };
+        self.down = Some((since, reason.to_owned()));
     }
 
     /// Records an event and returns the waker to wake once the lock is released.
@@ -134,9 +206,23 @@ impl State {
     }
 }
 
+/// The first time the cluster answered.
+#[cold]
+fn connected(who: &Who) {
+    tracing::info!(
+        servers = %who.servers,
+        group = %who.group,
+        consumer = who.consumer,
+        took_ms = millis_since(who.created),
+        "kafka consumer connected"
+    );
+}
+
 /// The consumer's shared state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Shared {
+    /// Which consumer this is.
+    pub(crate) who: Who,
     state: Mutex<State>,
     /// Whether the driver takes messages out of librdkafka itself, on its own
     /// thread, while it consumes (see `direct`); the poll thread then only
@@ -172,8 +258,21 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The state of a new consumer; `direct`: see [`Shared::direct`].
-    pub(crate) fn new(direct: bool) -> Self {
-        Self { direct, ..Self::default() }
+    pub(crate) fn new(who: Who, direct: bool) -> Self {
+        Self {
+            who,
+            state: Mutex::default(),
+            direct,
+            stop: AtomicBool::new(false),
+            queued: Mutex::new(false),
+            queued_changed: Condvar::new(),
+            room: Condvar::new(),
+            positioning: Mutex::new(()),
+            polling: Mutex::new(()),
+            positioning_waits: AtomicBool::new(false),
+            served: AtomicU64::new(0),
+            commits: Mutex::default(),
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -316,12 +415,12 @@ impl Shared {
 
     /// The cluster was reached (perhaps not just now).
     pub(crate) fn mark_connected(&self) {
-        self.lock().mark_connected();
+        self.lock().mark_connected(&self.who);
     }
 
     /// A broker answered just now: the cluster is reachable.
     pub(crate) fn mark_reachable(&self) {
-        self.lock().mark_reachable();
+        self.lock().mark_reachable(&self.who);
     }
 }
 
@@ -330,13 +429,36 @@ impl Shared {
 /// thread need to do their work and to name things in errors.
 pub struct WeirContext {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) servers: String,
-    /// The consumer's `group.id`, for errors that name it.
-    pub(crate) group: String,
     pub(crate) reset: OffsetReset,
     pub(crate) timeout: Duration,
     /// How long every broker may stay down once reached (see `reach`).
     pub(crate) unreachable: Option<Duration>,
     /// A topic of the consumer, asked about to see whether the cluster is back.
     pub(crate) probe_topic: Option<String>,
+}
+
+impl WeirContext {
+    /// The bootstrap servers.
+    pub(crate) fn servers(&self) -> &str {
+        &self.shared.who.servers
+    }
+
+    /// The consumer's `group.id`, for errors that name it.
+    pub(crate) fn group(&self) -> &str {
+        &self.shared.who.group
+    }
+
+    /// The event that ends the consumer with `err`, which is logged here:
+    /// the application may never take it (a consumer dropped meanwhile).
+    pub(crate) fn fatal(&self, err: BackendError) -> Event {
+        let who = &self.shared.who;
+        tracing::error!(
+            servers = %who.servers,
+            group = %who.group,
+            consumer = who.consumer,
+            error = %err,
+            "kafka consumer failed"
+        );
+        Event::Fatal(err)
+    }
 }
