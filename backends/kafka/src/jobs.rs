@@ -16,7 +16,7 @@ use weir_core::{BackendError, CommitId, Epoch, StreamShard, Target};
 use crate::error::failed;
 use crate::lookups::{partitions_of, resolve, starts, tpl_of, unreachable};
 use crate::options::OffsetReset;
-use crate::shared::{millis_since, Event, Partition, Rd, Shards, Shared, WeirContext};
+use crate::shared::{millis_since, Event, Partition, Rd, Shards, Shared, WeirContext, Who};
 
 fn shared(consumer: &BaseConsumer<WeirContext>) -> &Shared {
     &consumer.context().shared
@@ -68,14 +68,7 @@ pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, 
         let mut state = shared(&consumer).lock();
         Some(match applied {
             Ok(partitions) => {
-                let who = &shared(&consumer).who;
-                tracing::info!(
-                    group = %who.group,
-                    consumer = who.consumer,
-                    shards = %Shards(&partitions),
-                    took_ms = millis_since(started),
-                    "kafka shards assigned"
-                );
+                tell_shards(&shared(&consumer).who, "kafka shards assigned", &partitions, started, None);
                 state.applied = Some(Epoch(0));
                 state.push(Event::Ready { partitions })
             }
@@ -278,16 +271,21 @@ pub(crate) fn assigned(
     }
     // Since the join was asked for, or the last revocation: how long the group took.
     let waited = context.shared.lock().rebalancing_since.take();
-    let who = &context.shared.who;
+    tell_shards(&context.shared.who, "kafka shards assigned", &partitions, started, waited);
+    Event::Ready { partitions }
+}
+
+/// Tells that `partitions` were assigned or revoked (`what`): the work began
+/// at `started`, the wait for it (the group's rebalance) at `waited`.
+fn tell_shards(who: &Who, what: &str, partitions: &[Partition], started: Instant, waited: Option<Instant>) {
     tracing::info!(
         group = %who.group,
         consumer = who.consumer,
-        shards = %Shards(&partitions),
+        shards = %Shards(partitions),
         waited_ms = waited.map(millis_since),
         took_ms = millis_since(started),
-        "kafka shards assigned"
+        "{what}"
     );
-    Event::Ready { partitions }
 }
 
 /// The group took `partitions` (`tpl`) back, or the rebalance failed: gives
@@ -310,14 +308,7 @@ pub(crate) fn revoked(
         return context.fatal(failed("giving up partitions", &err));
     }
     if !partitions.is_empty() {
-        let who = &context.shared.who;
-        tracing::info!(
-            group = %who.group,
-            consumer = who.consumer,
-            shards = %Shards(&partitions),
-            took_ms = millis_since(started),
-            "kafka shards revoked"
-        );
+        tell_shards(&context.shared.who, "kafka shards revoked", &partitions, started, None);
     }
     Event::Revoked { partitions: cooperative.then_some(partitions) }
 }
