@@ -2,7 +2,7 @@
 //! and the operations the workload performs on it, each polled to completion
 //! without waiting (the sim answers at once, or the operation is left pending).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
@@ -35,6 +35,14 @@ pub struct Slot<R: Runtime> {
     pub seen: Seen,
     /// The last message handed out per shard, to commit later.
     pub last_header: BTreeMap<StreamShard, MessageHeader>,
+    /// Per shard, the group's disturbance count and the virtual time (ms)
+    /// when its last message was handed out: a commit of it may fail only if
+    /// the count moved since, or a disturbance came at that very instant.
+    pub delivered_under: BTreeMap<StreamShard, (u64, u128)>,
+    /// The assignment the consumer last reported to the workload, and how
+    /// many times the workload saw it change (this incarnation).
+    pub seen_assignment: Option<BTreeSet<StreamShard>>,
+    pub assignment_changes: u64,
 }
 
 /// How many times an operation is polled before it counts as pending.
@@ -72,6 +80,16 @@ impl<R: Runtime> Slot<R> {
     /// The incarnation's label in the trace.
     pub fn label(&self) -> String {
         format!("{}.{}", self.name, self.incarnation)
+    }
+
+    /// Notes a change of the consumer's assignment, as its core reports it
+    /// to the application.
+    pub fn observe(&mut self) {
+        let now = self.consumer.as_ref().and_then(|c| c.core().assignment().cloned());
+        if now != self.seen_assignment {
+            self.assignment_changes += 1;
+            self.seen_assignment = now;
+        }
     }
 
     /// Whether the slot's group commits (and is checked for loss).

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use weir::core::StreamShard;
-use weir::sim::{Faults, OffsetReset, Rng, SimBroker, SimConfig};
+use weir::sim::{Faults, OffsetReset, Rng, SimBroker, SimConfig, SimEvent};
 use weir::{AnyStreamer, ConsumerGroup, ConsumerMode, ConsumerOptions, Runtime, ShardId, StreamKey};
 
 mod ops;
@@ -52,6 +52,19 @@ struct Scenario<R: Runtime> {
     trace: String,
     origin: Instant,
     produced: u64,
+    /// Per group, how many times its membership or plan changed (members
+    /// joining, leaving, dying, rebalances, redeliveries), plus every broker
+    /// restart: what can make a commit fail. A commit refused with none of
+    /// these since its message was delivered is a broken commit.
+    disturbances: BTreeMap<ConsumerGroup, u64>,
+    restarts: u64,
+    /// When (virtual ms) each group, or the broker, was last disturbed: a
+    /// disturbance at the very instant of a delivery may reach the consumer
+    /// just after it.
+    disturbed_at: BTreeMap<Option<ConsumerGroup>, u128>,
+    /// Commits the broker took, and the ones it refused (each explained by a disturbance).
+    commits_ok: u64,
+    commits_refused: u64,
 }
 
 /// Runs seed `seed` on `broker` (made from [`config`]) with consumers driven by runtime `R`.
@@ -95,6 +108,11 @@ impl<R: Runtime> Scenario<R> {
             trace: String::new(),
             origin,
             produced: 0,
+            disturbances: BTreeMap::new(),
+            restarts: 0,
+            disturbed_at: BTreeMap::new(),
+            commits_ok: 0,
+            commits_refused: 0,
         };
         let count = 1 + scenario.rng.below(4) as usize;
         for i in 0..count {
@@ -145,6 +163,9 @@ impl<R: Runtime> Scenario<R> {
             incarnation: 0,
             seen: Seen::default(),
             last_header: BTreeMap::new(),
+            delivered_under: BTreeMap::new(),
+            seen_assignment: None,
+            assignment_changes: 0,
         }
     }
 
@@ -157,9 +178,37 @@ impl<R: Runtime> Scenario<R> {
     }
 
     fn events(&mut self) {
+        let ms = self.ms();
         for event in self.broker.with(|b| b.take_events()) {
+            match &event {
+                SimEvent::Joined { group, .. }
+                | SimEvent::Left { group, .. }
+                | SimEvent::Died { group, .. }
+                | SimEvent::Rebalanced { group, .. }
+                | SimEvent::Redeliver { group } => {
+                    *self.disturbances.entry(group.clone()).or_default() += 1;
+                    self.disturbed_at.insert(Some(group.clone()), ms);
+                }
+                SimEvent::Restarted => {
+                    self.restarts += 1;
+                    self.disturbed_at.insert(None, ms);
+                }
+                _ => {}
+            }
             self.note(format_args!("! {event}"));
         }
+        for slot in &mut self.slots {
+            slot.observe();
+        }
+    }
+
+    /// How many disturbances slot `i`'s group has seen so far (see
+    /// `disturbances`), with the changes of assignment its consumer reported.
+    fn disturbance(&mut self, i: usize) -> u64 {
+        let slot = &mut self.slots[i];
+        slot.observe();
+        let group = slot.options.group().map_or(0, |g| self.disturbances.get(g).copied().unwrap_or(0));
+        group + self.restarts + slot.assignment_changes
     }
 
     fn play(&mut self) -> Result<(), String> {
@@ -194,7 +243,11 @@ impl<R: Runtime> Scenario<R> {
                 check_no_loss(&self.model, group, &slot.streams)?;
             }
         }
-        let _ = writeln!(self.trace, "ok produced={}", self.produced);
+        let _ = writeln!(
+            self.trace,
+            "ok produced={} commits ok={} refused={}",
+            self.produced, self.commits_ok, self.commits_refused
+        );
         Ok(())
     }
 
@@ -244,6 +297,9 @@ impl<R: Runtime> Scenario<R> {
         slot.incarnation += 1;
         slot.seen = Seen::default();
         slot.last_header.clear();
+        slot.delivered_under.clear();
+        slot.seen_assignment = None;
+        slot.assignment_changes = 0;
         if slot.options.mode() == ConsumerMode::RealTime {
             // A consumer without a group starts at the end of every shard.
             slot.seen.expect_start =
@@ -295,6 +351,9 @@ impl<R: Runtime> Scenario<R> {
         };
         let checked = check(&self.model, &mut slot.seen, &delivery);
         slot.last_header.insert(shard.clone(), message.header.clone());
+        let under = (self.disturbance(i), self.ms());
+        let slot = &mut self.slots[i];
+        slot.delivered_under.insert(shard.clone(), under);
         if slot.at_least_once() {
             if let Some(group) = &group {
                 self.model

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use weir::core::{StreamShard, Target};
 use weir::sim::Faults;
-use weir::{ConsumerMode, MessageHeader, Runtime, SeqNo, SeqPos, ShardId};
+use weir::{ConsumerError, ConsumerGroup, ConsumerMode, MessageHeader, Runtime, SeqNo, SeqPos, ShardId};
 
 use super::Scenario;
 use crate::slot::{settle, sim_of, try_next, Role};
@@ -23,10 +23,14 @@ impl<R: Runtime> Scenario<R> {
         let at = format!("{}/{}#{}", shard.0, shard.1 .0, header.seq.0);
         match outcome {
             Some(Ok(())) => {
+                self.commits_ok += 1;
                 self.model.committed.insert((group, shard), Some(header.seq.0 + 1));
                 self.note(format_args!("{label} commit {at} ok"));
             }
-            Some(Err(err)) => self.note(format_args!("{label} commit {at} refused: {err}")),
+            Some(Err(err)) => {
+                self.note(format_args!("{label} commit {at} refused: {err}"));
+                self.refused(i, std::slice::from_ref(&shard), &format!("commit {at}: {err}"))?;
+            }
             None => {
                 self.model.committed.insert((group, shard), None);
                 self.note(format_args!("{label} commit {at} pending"));
@@ -84,11 +88,54 @@ impl<R: Runtime> Scenario<R> {
             }
         }
         match outcome {
-            Some(Ok(())) => self.note(format_args!("{label} commit_all ok")),
-            Some(Err(err)) => self.note(format_args!("{label} commit_all refused: {err}")),
+            Some(Ok(())) => {
+                self.commits_ok += 1;
+                self.note(format_args!("{label} commit_all ok"));
+            }
+            Some(Err(err)) => {
+                self.note(format_args!("{label} commit_all refused: {err}"));
+                let shards: Vec<StreamShard> = self.slots[i].delivered_under.keys().cloned().collect();
+                self.refused(i, &shards, &format!("commit_all: {err}"))?;
+            }
             None => self.note(format_args!("{label} commit_all pending")),
         }
         Ok(())
+    }
+
+    /// Counts a refused commit of `shards`: the consumer must have lost one
+    /// of them, or reported another assignment to its application, or the
+    /// group must have been disturbed (a member came, went or died, a
+    /// rebalance, a redelivery, a broker restart) since it was handed out. A refusal with
+    /// no such cause is a broken commit: a simulator that refused every
+    /// commit fails here.
+    fn refused(&mut self, i: usize, shards: &[StreamShard], what: &str) -> Result<(), String> {
+        // Events of the call itself (a rebalance it set off) count too.
+        self.events();
+        self.commits_refused += 1;
+        let now = self.disturbance(i);
+        let slot = &self.slots[i];
+        let group = slot.options.group().cloned();
+        let last = |whose: &Option<ConsumerGroup>| self.disturbed_at.get(whose).copied();
+        let disturbed_at = |ms: u128| last(&group) == Some(ms) || last(&None) == Some(ms);
+        let held = |shard: &StreamShard| {
+            slot.consumer.as_ref().and_then(|c| c.core().assignment()).is_some_and(|a| a.contains(shard))
+        };
+        // Or the consumer no longer holds the shard, as it tells its application.
+        let explained = shards.iter().any(|shard| {
+            !held(shard)
+                || slot
+                    .delivered_under
+                    .get(shard)
+                    .is_none_or(|(under, ms)| *under != now || disturbed_at(*ms))
+        });
+        if explained {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {what}: refused for a shard it holds, with no rebalance, death, redelivery or restart since delivery",
+                slot.label()
+            ))
+        }
     }
 
     /// Assign, unassign, rewind or seek, for explorers.
@@ -112,16 +159,26 @@ impl<R: Runtime> Scenario<R> {
         let slot = &mut self.slots[i];
         let label = slot.label();
         let Some(consumer) = slot.consumer.as_mut() else { return Ok(()) };
+        // What the application knows the answer to an assign or unassign must be.
+        let subscribed = slot.streams.contains(&stream);
+        let requested = consumer.core().requested().any(|(key, at)| *key == stream && *at == shard);
         let target = match choice {
             0 => {
                 let result = consumer.assign(stream.clone(), shard);
-                self.note(format_args!("{label} assign {stream}/{} {:?}", shard.0, result.err()));
-                return Ok(());
+                self.note(format_args!("{label} assign {stream}/{} {:?}", shard.0, result.as_ref().err()));
+                let expected =
+                    if subscribed { Ok(()) } else { Err(ConsumerError::NotSubscribed { key: stream }) };
+                return expect_answer(&label, "assign", result, expected);
             }
             1 => {
                 let result = consumer.unassign(stream.clone(), shard);
-                self.note(format_args!("{label} unassign {stream}/{} {:?}", shard.0, result.err()));
-                return Ok(());
+                self.note(format_args!("{label} unassign {stream}/{} {:?}", shard.0, result.as_ref().err()));
+                let expected = match (subscribed, requested) {
+                    (false, _) => Err(ConsumerError::NotSubscribed { key: stream }),
+                    (true, false) => Err(ConsumerError::NotAssigned { key: stream, shard }),
+                    (true, true) => Ok(()),
+                };
+                return expect_answer(&label, "unassign", result, expected);
             }
             2 => Target::Seq(rewind_to),
             _ => Target::Time(seek_to),
@@ -203,5 +260,19 @@ impl<R: Runtime> Scenario<R> {
             self.broker.advance(Duration::from_millis(200));
         }
         Err("the drain never settled".to_owned())
+    }
+}
+
+/// `Err` unless an assign or unassign got the answer the application expected.
+fn expect_answer(
+    label: &str,
+    what: &str,
+    got: Result<(), ConsumerError>,
+    expected: Result<(), ConsumerError>,
+) -> Result<(), String> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!("{label} {what} answered {got:?}, expected {expected:?}"))
     }
 }
