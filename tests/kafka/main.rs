@@ -6,12 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backpressure;
+#[path = "../support/broker.rs"]
+mod broker;
 mod cli;
 mod common;
 mod diagnostics;
 mod groups;
 mod positions;
 mod producer;
+mod proxy;
 #[path = "../support/mod.rs"]
 mod support;
 mod tls;

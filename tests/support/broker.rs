@@ -15,7 +15,12 @@
 //!   broker's restarts; tansu writes a batch there before it acknowledges
 //!   it. It expires dead members' sessions.
 //!
-//! Shared by `tests/killed_processes` and `tests/api_faults`, each including it with `#[path]`.
+//! - tansu in memory behind a proxy ([`Broker::tansu_behind`]): it names
+//!   the proxy's port in its metadata, so every connection of a client goes
+//!   through the proxy (`tests/kafka/backpressure.rs` counts what it fetches).
+//!
+//! Shared by `tests/killed_processes`, `tests/api_faults` and `tests/kafka`,
+//! each including it with `#[path]`.
 
 #![allow(dead_code)] // Not every crate uses every kind of broker or stop.
 
@@ -57,8 +62,10 @@ pub struct Broker {
     data: PathBuf,
     log: PathBuf,
     process: Option<Child>,
-    /// tansu's S3 server (moto) and its port.
+    /// tansu's S3 server (moto) and its port; without, tansu keeps data in memory.
     store: Option<(Child, u16)>,
+    /// The port the broker names in its metadata, if not its own (a proxy's in front of it).
+    advertised: Option<u16>,
 }
 
 impl Broker {
@@ -77,9 +84,37 @@ impl Broker {
             Kind::NoidaDb => (install(root, "--noida-db"), None),
             Kind::Tansu => (install(root, "--tansu"), Some(start_store(root, &log))),
         };
-        let mut broker = Self { kind, binary, port: free_port(), data, log, process: None, store };
+        let mut broker =
+            Self { kind, binary, port: free_port(), data, log, process: None, store, advertised: None };
         broker.start_again();
         broker
+    }
+
+    /// A tansu keeping its data in memory that tells clients to connect at
+    /// `advertised` (a proxy the test puts in front of it) instead of its own port.
+    pub fn tansu_behind(advertised: u16) -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let data = root.join("build").join(format!("proxied-broker-{}-{advertised}", std::process::id()));
+        std::fs::create_dir_all(&data).expect("making the broker's data directory");
+        let log = data.with_extension("log");
+        let binary = install(root, "--tansu");
+        let mut broker = Self {
+            kind: Kind::Tansu,
+            binary,
+            port: free_port(),
+            data,
+            log,
+            process: None,
+            store: None,
+            advertised: Some(advertised),
+        };
+        broker.start_again();
+        broker
+    }
+
+    /// The port the broker listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `127.0.0.1:PORT`, for a `kafka://` URL.
@@ -94,11 +129,17 @@ impl Broker {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("the broker's log");
         let mut command = Command::new(&self.binary);
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised.unwrap_or(self.port));
         match (self.kind, &self.store) {
-            (Kind::Tansu, Some((_, store))) => {
-                let listener = format!("tcp://127.0.0.1:{}", self.port);
+            (Kind::Tansu, None) => {
                 command
-                    .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
+                    .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
+                    .args(["--storage-engine", "memory://tansu/"]);
+            }
+            (Kind::Tansu, Some((_, store))) => {
+                command
+                    .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
                     .args(["--storage-engine", "s3://tansu/"])
                     .env("AWS_ENDPOINT", format!("http://127.0.0.1:{store}"))
                     .env("AWS_ALLOW_HTTP", "true")
