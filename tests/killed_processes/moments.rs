@@ -57,8 +57,9 @@ impl Moment {
     /// `Streaming`: the process prints as fast as the test reads it, [`PACE`]
     /// lines per broker round trip (never held long); this returns as soon
     /// as the broker shows a commit newer than the one it held when `from`
-    /// lines were printed, with the process still printing. No bound: how far
-    /// it got between the commit and the kill is up to the machine.
+    /// lines were printed, with the process still printing; or, if no commit
+    /// shows before it gets near the end, there, held. No bound: how far it
+    /// got between the commit and the kill is up to the machine.
     ///
     /// A consumer that never commits fails here; one that commits but is not
     /// resumed from its commit re-delivers everything, at least `from`.
@@ -69,7 +70,7 @@ impl Moment {
                 Some(u64::try_from(STEP + IN_TRANSIT / SHORTEST_LINE).expect("fits"))
             }
             Self::Streaming => {
-                stream_to_a_commit(printer, view, from);
+                stream_to_a_commit(printer, view, from, usize::try_from(produced).expect("fits"));
                 None
             }
         }
@@ -104,17 +105,27 @@ fn hold_after_commit(printer: &Printer, view: &GroupView, from: usize, produced:
     }
 }
 
-fn stream_to_a_commit(printer: &Printer, view: &GroupView, from: usize) {
+fn stream_to_a_commit(printer: &Printer, view: &GroupView, from: usize, produced: usize) {
     printer.set_limit(from);
     printer.wait_for_lines(from, step_limit());
     let base = view.committed_total();
     let deadline = Instant::now() + step_limit();
+    // Never so far that the process could print the rest (what it has
+    // written out but the test not read yet included): on a fast machine, or
+    // with the commit slow to show, it would finish before the kill.
+    let last = produced.saturating_sub(2 * IN_TRANSIT / SHORTEST_LINE);
     // The test reads PACE lines past what it has read per broker round trip:
     // the process streams (it is never held for long), yet a consumer faster
     // than one commit interval per message batch cannot finish the whole
     // input before the commit the kill waits for.
     while view.committed_total() == base {
-        printer.set_limit(printer.count() + PACE);
+        if printer.count() >= last {
+            // No commit showed before the process got this far (a loaded
+            // machine): it is killed here, held short of the end, so the
+            // kill is still mid-stream; the checks after it hold as well.
+            return;
+        }
+        printer.set_limit((printer.count() + PACE).min(last));
         assert!(
             Instant::now() < deadline,
             "{}: no commit past {base} within {:?} ({} lines printed; auto.commit.interval.ms not applied?)",
