@@ -23,6 +23,8 @@ macro_rules! dispatch {
             $enum::Kafka($inner) => $call,
             #[cfg(feature = "redis")]
             $enum::Redis($inner) => $call,
+            #[cfg(feature = "file")]
+            $enum::File($inner) => $call,
         }
     };
 }
@@ -42,6 +44,9 @@ pub enum AnyStreamer {
     /// `redis://`
     #[cfg(feature = "redis")]
     Redis(weir_redis::RedisStreamer),
+    /// `file://`
+    #[cfg(feature = "file")]
+    File(weir_file::FileStreamer),
 }
 
 /// A consumer's I/O side on any backend compiled in.
@@ -59,6 +64,9 @@ pub enum AnyConsumer {
     /// `redis://`
     #[cfg(feature = "redis")]
     Redis(weir_redis::RedisConsumer),
+    /// `file://`
+    #[cfg(feature = "file")]
+    File(weir_file::FileConsumer),
 }
 
 /// A producer's I/O side on any backend compiled in.
@@ -76,6 +84,9 @@ pub enum AnyProducer {
     /// `redis://`
     #[cfg(feature = "redis")]
     Redis(weir_redis::RedisProducer),
+    /// `file://`
+    #[cfg(feature = "file")]
+    File(weir_file::FileProducer),
 }
 
 impl AnyStreamer {
@@ -101,6 +112,10 @@ impl AnyStreamer {
             Scheme::Redis => Ok(Self::Redis(weir_redis::RedisStreamer::from_url(url)?)),
             #[cfg(not(feature = "redis"))]
             Scheme::Redis => Err(missing("redis").into()),
+            #[cfg(feature = "file")]
+            Scheme::File => Ok(Self::File(weir_file::FileStreamer::from_url(url)?)),
+            #[cfg(not(feature = "file"))]
+            Scheme::File => Err(missing("file").into()),
         }
     }
 }
@@ -123,6 +138,8 @@ impl Streamer for AnyStreamer {
             Self::Kafka(s) => s.create_consumer(core).map(AnyConsumer::Kafka),
             #[cfg(feature = "redis")]
             Self::Redis(s) => s.create_consumer(core).map(AnyConsumer::Redis),
+            #[cfg(feature = "file")]
+            Self::File(s) => s.create_consumer(core).map(AnyConsumer::File),
         }
     }
 
@@ -136,6 +153,8 @@ impl Streamer for AnyStreamer {
             Self::Kafka(s) => s.create_producer(options).map(AnyProducer::Kafka),
             #[cfg(feature = "redis")]
             Self::Redis(s) => s.create_producer(options).map(AnyProducer::Redis),
+            #[cfg(feature = "file")]
+            Self::File(s) => s.create_producer(options).map(AnyProducer::File),
         }
     }
 

@@ -63,6 +63,9 @@ pub use weir_core::{
     ProducerOptions, SeqNo, SeqPos, ShardId, ShardInfo, SourceId, StreamInfo, StreamKey, StreamKeyError,
     StreamUrl, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
+/// The file backend: `.ss` logs.
+#[cfg(feature = "file")]
+pub use weir_file as file;
 #[cfg(feature = "sim")]
 pub use weir_sim as sim;
 

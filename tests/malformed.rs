@@ -120,7 +120,7 @@ fn cli_rows() -> Vec<Row> {
         usage(&["consume", "kafka://h:99999/t"], "bad host \"h:99999\""),
         usage(&["consume", "kafka://user:secret@h/t"], "credentials do not belong in the url"),
         usage(&["consume", "stdio://host/k"], "stdio takes no host: write stdio:///key1,key2"),
-        usage(&["consume", "foo://x/y"], "unknown scheme \"foo\": expected stdio, kafka or sim"),
+        usage(&["consume", "foo://x/y"], "unknown scheme \"foo\": expected stdio, kafka, sim, redis or file"),
         usage(&["consume", "orders"], "\"orders\" is not a url: expected SCHEME://"),
         usage(&["consume", ""], "\"\" is not a url"),
         usage(&["consume", "stdio://"], "\"stdio://\" names no stream; append keys like /orders,payments"),

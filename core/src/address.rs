@@ -1,7 +1,9 @@
 //! Streamer and stream URLs: `kafka://host1:9092,host2:9092/orders,payments`,
 //! `stdio:///orders`, `sim://name/orders?shards=4`,
 //! `redis://user:password@host:6379/2/orders` (credentials and a database
-//! number only in `redis://` URLs).
+//! number only in `redis://` URLs), and a file,
+//! `file:///var/log/orders.ss/orders,payments?follow=true`: an absolute path
+//! that ends at its first segment named `*.ss`, then the stream keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +25,8 @@ pub enum Scheme {
     Sim,
     /// `redis://`: a Redis (or Valkey) server's streams.
     Redis,
+    /// `file://`: a SeaStreamer `.ss` log file.
+    File,
 }
 
 impl Scheme {
@@ -33,6 +37,7 @@ impl Scheme {
             Scheme::Kafka => "kafka",
             Scheme::Sim => "sim",
             Scheme::Redis => "redis",
+            Scheme::File => "file",
         }
     }
 }
@@ -66,6 +71,8 @@ impl fmt::Display for HostPort {
 pub struct StreamerUrl {
     scheme: Scheme,
     hosts: Vec<HostPort>,
+    /// The file of a `file://` URL.
+    path: Option<String>,
     params: BTreeMap<String, String>,
     login: Option<Login>,
     database: Option<u32>,
@@ -104,9 +111,13 @@ impl StreamerUrl {
             "kafka" => Scheme::Kafka,
             "sim" => Scheme::Sim,
             "redis" => Scheme::Redis,
+            "file" => Scheme::File,
             _ => return Err(UrlError::UnknownScheme { scheme: scheme.to_owned() }),
         };
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if scheme == Scheme::File {
+            return parse_file(text, rest, query);
+        }
         let (authority, mut path) = rest.split_once('/').unwrap_or((rest, ""));
         let (login, authority) = match authority.rsplit_once('@') {
             Some((userinfo, hosts)) if scheme == Scheme::Redis => (Some(parse_login(text, userinfo)?), hosts),
@@ -135,7 +146,12 @@ impl StreamerUrl {
                 StreamKey::new(key).map_err(|source| UrlError::BadStreamKey { url: redact(text), source })
             })
             .collect::<Result<_, _>>()?;
-        Ok((StreamerUrl { scheme, hosts, params, login, database }, streams))
+        Ok((StreamerUrl { scheme, hosts, path: None, params, login, database }, streams))
+    }
+
+    /// The file a `file://` URL names.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// The backend named.
@@ -303,6 +319,38 @@ fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::
     Ok(())
 }
 
+/// `file:///dir/log.ss/key1,key2?params`: the path runs to the first segment
+/// ending in `.ss`; what follows it is the key list.
+fn parse_file(text: &str, rest: &str, query: &str) -> Result<(StreamerUrl, Vec<StreamKey>), UrlError> {
+    let malformed = |reason: &str| UrlError::Malformed { url: text.to_owned(), reason: reason.to_owned() };
+    if !rest.starts_with('/') {
+        return Err(malformed("a file url has an absolute path: file:///path/to/log.ss"));
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let end = segments
+        .iter()
+        .position(|segment| segment.len() > 3 && segment.ends_with(".ss"))
+        .ok_or_else(|| malformed("the path names no .ss file: file:///path/to/log.ss/KEY,KEY"))?;
+    let keys = match &segments[end + 1..] {
+        [] | [""] => "",
+        [keys] => *keys,
+        _ => return Err(malformed("after the .ss file comes one comma-separated list of stream keys")),
+    };
+    let streams = keys
+        .split(',')
+        .filter(|_| !keys.is_empty())
+        .map(|key| {
+            StreamKey::new(key).map_err(|source| UrlError::BadStreamKey { url: text.to_owned(), source })
+        })
+        .collect::<Result<_, _>>()?;
+    let params = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let path = Some(segments[..=end].join("/"));
+    Ok((
+        StreamerUrl { scheme: Scheme::File, hosts: Vec::new(), path, params, login: None, database: None },
+        streams,
+    ))
+}
+
 impl StreamerUrl {
     /// `scheme://[user:***@]hosts`: a password is never shown.
     fn write_authority(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -330,6 +378,7 @@ impl StreamerUrl {
 impl fmt::Display for StreamerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write_authority(f)?;
+        f.write_str(self.path.as_deref().unwrap_or_default())?;
         if let Some(db) = self.database {
             write!(f, "/{db}/")?;
         }
@@ -363,6 +412,7 @@ impl FromStr for StreamUrl {
 impl fmt::Display for StreamUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.streamer.write_authority(f)?;
+        f.write_str(self.streamer.path.as_deref().unwrap_or_default())?;
         f.write_str("/")?;
         if let Some(db) = self.streamer.database {
             write!(f, "{db}/")?;
@@ -379,6 +429,27 @@ mod tests {
 
     fn keys(url: &StreamUrl) -> Vec<&str> {
         url.streams().iter().map(StreamKey::name).collect()
+    }
+
+    #[test]
+    fn file_urls_name_a_path_then_keys() {
+        let url: StreamUrl = "file:///var/log/orders.ss/orders,payments?follow=true".parse().unwrap();
+        assert_eq!(url.streamer().scheme(), Scheme::File);
+        assert_eq!(url.streamer().path(), Some("/var/log/orders.ss"));
+        assert_eq!(keys(&url), ["orders", "payments"]);
+        assert_eq!(url.streamer().param::<bool>("follow"), Ok(Some(true)));
+        assert_eq!(url.to_string(), "file:///var/log/orders.ss/orders,payments?follow=true");
+        let (streamer, streams) = StreamerUrl::parse_with_streams("file:///tmp/x.ss").unwrap();
+        assert_eq!((streamer.path(), streams.len()), (Some("/tmp/x.ss"), 0));
+        assert_eq!(streamer.to_string(), "file:///tmp/x.ss");
+        for bad in [
+            "file://relative/x.ss/k",
+            "file:///tmp/nothing/k",
+            "file:///a.ss/k/extra",
+            "file:///a.ss/bad key",
+        ] {
+            assert!(bad.parse::<StreamUrl>().is_err(), "{bad}");
+        }
     }
 
     #[test]

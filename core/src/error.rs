@@ -61,7 +61,7 @@ pub enum UrlError {
         reason: String,
     },
     /// The scheme names no backend.
-    #[error("unknown scheme {scheme:?}: expected stdio, kafka or sim")]
+    #[error("unknown scheme {scheme:?}: expected stdio, kafka, sim, redis or file")]
     UnknownScheme {
         /// The scheme given.
         scheme: String,

@@ -56,17 +56,48 @@ impl Encoder {
     pub fn new_file(header: &FileHeader, out: &mut Vec<u8>) -> Result<Self, FormatError> {
         let bytes = header.encode()?;
         out.extend_from_slice(&bytes);
-        let mut encoder = Self::resume(header.beacon_interval, HEADER_SIZE as u64, BTreeMap::new());
-        if encoder.offset.is_multiple_of(encoder.interval) {
-            encoder.write_beacon(0, out);
-        }
-        Ok(encoder)
+        Ok(Self::resume(header.beacon_interval, HEADER_SIZE as u64, BTreeMap::new(), out))
     }
 
     /// Continues a file whose next frame goes at `offset`, with the shards'
-    /// state as its last frames left it.
-    pub fn resume(beacon_interval: u32, offset: u64, shards: BTreeMap<StreamShard, ShardState>) -> Self {
-        Self { interval: u64::from(beacon_interval.max(1)), offset, shards, markers: 0, scratch: Vec::new() }
+    /// state as its last frames left it. Should `offset` be a beacon position
+    /// (a writer died between a frame and its beacon), the beacon is appended
+    /// to `out` first.
+    pub fn resume(
+        beacon_interval: u32,
+        offset: u64,
+        shards: BTreeMap<StreamShard, ShardState>,
+        out: &mut Vec<u8>,
+    ) -> Self {
+        let mut encoder = Self {
+            interval: u64::from(beacon_interval.max(1)),
+            offset,
+            shards,
+            markers: 0,
+            scratch: Vec::new(),
+        };
+        if offset > 0 && offset.is_multiple_of(encoder.interval) {
+            encoder.write_beacon(0, out);
+        }
+        encoder
+    }
+
+    /// Counts a frame already in the file into its shard's state, as
+    /// [`encode`](Self::encode) would have.
+    pub fn observe(&mut self, header: &MessageHeader, checksum: u16) {
+        let state = self.shards.entry((header.stream_key.clone(), header.shard)).or_insert(ShardState {
+            seq: header.seq,
+            timestamp: header.timestamp,
+            running_checksum: RUNNING_CHECKSUM_START,
+        });
+        state.seq = state.seq.max(header.seq);
+        state.timestamp = state.timestamp.max(header.timestamp);
+        state.running_checksum = running_checksum(state.running_checksum, checksum);
+    }
+
+    /// The beacon interval.
+    pub fn interval(&self) -> u32 {
+        self.interval as u32
     }
 
     /// Where the next byte goes in the file.
@@ -104,16 +135,9 @@ impl Encoder {
 
         // The beacon state counts the frame before its bytes go out, so a
         // beacon that splits this frame already reports it.
-        let shard = (header.stream_key.clone(), header.shard);
         let timestamp = crate::format::timestamp_at(millis, self.offset)?;
-        let state = self.shards.entry(shard).or_insert(ShardState {
-            seq: header.seq,
-            timestamp,
-            running_checksum: RUNNING_CHECKSUM_START,
-        });
-        state.seq = state.seq.max(header.seq);
-        state.timestamp = state.timestamp.max(timestamp);
-        state.running_checksum = running_checksum(state.running_checksum, checksum);
+        let stored = MessageHeader::new(header.stream_key.clone(), header.shard, header.seq, timestamp);
+        self.observe(&stored, checksum);
 
         let mut rest = &frame[..];
         while !rest.is_empty() {

@@ -55,10 +55,23 @@
 //! that ends inside a frame is a [`FormatError::TornFrame`], with every frame
 //! before it readable.
 
+mod appends;
+mod consumer;
 mod decode;
 mod encode;
 mod error;
+mod feed;
 pub mod format;
+mod producer;
+mod reader;
+mod sidecar;
+mod streamer;
+mod writer;
+
+pub use consumer::FileConsumer;
+pub use producer::FileProducer;
+pub use streamer::{FileOptions, FileStreamer, CAPABILITIES, RESUMABLE_GROUP};
+pub use writer::WriterOptions;
 
 pub use decode::{decode_all, Beacon, Decoded, Decoder, Item, WholeFile};
 pub use encode::{Encoder, Marker, ShardState};

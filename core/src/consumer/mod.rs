@@ -272,6 +272,11 @@ impl ConsumerCore {
         };
         self.epoch = Epoch(self.epoch.0 + 1);
         self.buffer.clear();
+        // A clean end (a replayed file's last frame) was the end of the old
+        // position; the new one reads again. A failure stays.
+        if self.end == End::Exhausted {
+            self.end = End::Open;
+        }
         // A positioning restarts fetching on every target shard.
         self.paused = false;
         self.positioning = Positioning::Pending(self.epoch);
