@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use futures_core::Stream;
 use weir_core::backend::ConsumerBackend;
-use weir_core::{ConsumerError, JoinCore, JoinError, JoinOptions, Joined, OptionsError, SourceId};
+use weir_core::{
+    ConsumerError, JoinCore, JoinError, JoinOptions, Joined, Message, OptionsError, ShardId, SourceId,
+    StreamKey,
+};
 
 use crate::blocking::{park, thread_waker};
 use crate::consumer::Consumer;
@@ -21,14 +24,17 @@ const ROUNDS_PER_POLL: usize = 64;
 /// One stream out of many consumers, in time order (see
 /// [`weir_core::join`] for the rules: order, waiting, lateness, bound, errors).
 ///
-/// Each consumer is one source, whatever it reads; to have each (stream,
-/// shard) wait for the others, give each its own consumer (`assign`). The
+/// With [`new`](Self::new) each consumer is one source, whatever it reads;
+/// with [`by_shard`](Self::by_shard) each (stream, shard) a consumer reads
+/// is one, so the shards of one consumer are merged by time too. The
 /// join's clock is its first source's: virtual for a simulator (the wait for
 /// a silent source then ends when virtual time next moves past its deadline),
 /// else the wall clock. Every method that waits is cancel-safe: a message
 /// taken from a source is held by the join until handed out.
 pub struct Join<B, R: Runtime> {
     sources: Vec<Consumer<B, R>>,
+    /// With `by_shard`: per consumer, the source of each (stream, shard) seen.
+    routes: Option<Vec<Vec<(StreamKey, ShardId, SourceId)>>>,
     core: JoinCore,
     timer: Option<(Instant, Pin<Box<R::Timer>>)>,
 }
@@ -42,7 +48,29 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
         for _ in &sources {
             let _ = core.add_source(now);
         }
-        Ok(Self { sources, core, timer: None })
+        Ok(Self { sources, routes: None, core, timer: None })
+    }
+
+    /// Joins every (stream, shard) that `consumers` read as a source of its
+    /// own: the shards a consumer is assigned (or shard 0 of each of its
+    /// streams, if it does not know yet) from the start, any other from its
+    /// first message on (until then it holds nothing back). A consumer is
+    /// read while each of its sources has room; when it ends, they all do.
+    pub fn by_shard(consumers: Vec<Consumer<B, R>>, options: JoinOptions) -> Result<Self, OptionsError> {
+        let now = consumers.first().map_or_else(Instant::now, Consumer::now);
+        let mut core = JoinCore::new(options, now)?;
+        let routes = consumers
+            .iter()
+            .map(|consumer| {
+                let shards: Vec<(StreamKey, ShardId)> = match consumer.core().assignment() {
+                    Some(assigned) if !assigned.is_empty() => assigned.iter().cloned().collect(),
+                    // A consumer has at least one stream: this is never empty.
+                    _ => consumer.core().streams().iter().map(|key| (key.clone(), ShardId::ZERO)).collect(),
+                };
+                shards.into_iter().map(|(key, shard)| (key, shard, core.add_source(now))).collect()
+            })
+            .collect();
+        Ok(Self { sources: consumers, routes: Some(routes), core, timer: None })
     }
 
     /// The state machine, for inspection (buffered messages, dropped count…).
@@ -50,7 +78,7 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
         &self.core
     }
 
-    /// The sources, in [`SourceId`] order.
+    /// The consumers (with [`new`](Self::new), in [`SourceId`] order).
     pub fn sources(&self) -> &[Consumer<B, R>] {
         &self.sources
     }
@@ -96,16 +124,18 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
         Poll::Pending
     }
 
-    /// Takes what each source has ready, while it has room; whether anything came.
+    /// Takes what each consumer has ready, while its sources have room;
+    /// whether anything came.
     fn take_input(&mut self, cx: &mut Context<'_>, waiting: Waiting, now: Instant) -> bool {
         let mut fed = false;
-        for (i, source) in self.sources.iter_mut().enumerate() {
-            let id = SourceId(i);
-            while self.core.has_room(id) {
-                match source.poll_message(cx, waiting) {
-                    Poll::Ready(Ok(message)) => self.core.handle_message(now, id, message),
-                    Poll::Ready(Err(ConsumerError::EndOfStream)) => self.core.handle_end(now, id, None),
-                    Poll::Ready(Err(err)) => self.core.handle_end(now, id, Some(err)),
+        for (i, consumer) in self.sources.iter_mut().enumerate() {
+            let routes = self.routes.as_mut().and_then(|routes| routes.get_mut(i));
+            let mut input = Input { core: &mut self.core, routes, whole: SourceId(i), now };
+            while input.has_room() {
+                match consumer.poll_message(cx, waiting) {
+                    Poll::Ready(Ok(message)) => input.message(message),
+                    Poll::Ready(Err(ConsumerError::EndOfStream)) => input.end(None),
+                    Poll::Ready(Err(err)) => input.end(Some(err)),
                     Poll::Pending => break,
                 }
                 fed = true;
@@ -172,6 +202,55 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
     fn park_deadline(&self) -> Option<Instant> {
         let own = self.core.poll_timeout().filter(|_| !self.is_virtual());
         self.sources.iter().filter_map(Consumer::park_deadline).chain(own).min()
+    }
+}
+
+/// One consumer's way into the core: its one source, or (`by_shard`) the
+/// source of each (stream, shard).
+struct Input<'a> {
+    core: &'a mut JoinCore,
+    routes: Option<&'a mut Vec<(StreamKey, ShardId, SourceId)>>,
+    whole: SourceId,
+    now: Instant,
+}
+
+impl Input<'_> {
+    fn has_room(&self) -> bool {
+        match &self.routes {
+            None => self.core.has_room(self.whole),
+            // Never empty (see `by_shard`): a consumer with no source would never be read.
+            Some(routes) => !routes.is_empty() && routes.iter().all(|(_, _, id)| self.core.has_room(*id)),
+        }
+    }
+
+    fn message(&mut self, message: Message) {
+        let id = match &mut self.routes {
+            None => self.whole,
+            Some(routes) => {
+                let (key, shard) = (&message.header.stream_key, message.header.shard);
+                match routes.iter().find(|(k, s, _)| k == key && *s == shard) {
+                    Some((_, _, id)) => *id,
+                    None => {
+                        let id = self.core.add_source(self.now);
+                        routes.push((key.clone(), shard, id));
+                        id
+                    }
+                }
+            }
+        };
+        self.core.handle_message(self.now, id, message);
+    }
+
+    /// The consumer ended: each of its sources ends; a failure is the first one's.
+    fn end(&mut self, mut failure: Option<ConsumerError>) {
+        match &self.routes {
+            None => self.core.handle_end(self.now, self.whole, failure),
+            Some(routes) => {
+                for (_, _, id) in routes.iter() {
+                    self.core.handle_end(self.now, *id, failure.take());
+                }
+            }
+        }
     }
 }
 

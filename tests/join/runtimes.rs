@@ -121,3 +121,30 @@ fn a_full_source_is_read_no_further() {
     let expected: Vec<String> = (0..100).map(|i| format!("fast/{i}")).collect();
     assert_eq!(got, expected, "every fast message in order; slow/0 waits for fast, empty now");
 }
+
+#[test]
+fn by_shard_merges_the_shards_of_one_consumer() {
+    let broker = SimBroker::new(SimConfig { shards: 2, ..SimConfig::default() });
+    let streamer = weir::Streamer::<NoRuntime>::new(AnyStreamer::Sim(broker.clone()));
+    let key = StreamKey::new("s").expect("valid key");
+    // Round-robin: shard 0 gets t = 0, 10, 20; shard 1 gets t = 5, 15.
+    for t in [0, 5, 10, 15, 20] {
+        broker.with(|b| b.produce(&key, Payload::from(format!("t{t}")), Some(at(t))));
+    }
+    let mut consumer =
+        streamer.create_consumer(&[key.clone()], ConsumerOptions::default()).expect("consumer");
+    consumer.assign(key.clone(), weir::ShardId(0)).expect("assign");
+    consumer.assign(key, weir::ShardId(1)).expect("assign");
+    weir::block_on(consumer.rewind(SeqPos::Beginning)).expect("the sim positions at once");
+    let mut join = weir::Join::by_shard(vec![consumer], wait(100)).expect("valid options");
+    assert_eq!(join.core().sources(), 2, "one source per assigned shard");
+    let payloads = |join: &mut weir::Join<NoRuntime>| {
+        std::iter::from_fn(|| try_next(join))
+            .map(|j| j.expect("a message").message.payload)
+            .collect::<Vec<_>>()
+    };
+    let got = payloads(&mut join);
+    assert_eq!(got, ["t0", "t5", "t10", "t15"].map(Payload::from), "t20 waits for shard 1, empty now");
+    broker.advance(Duration::from_millis(100));
+    assert_eq!(payloads(&mut join), [Payload::from("t20")]);
+}

@@ -9,6 +9,7 @@ use weir::{ConsumerError, ConsumerGroup, ConsumerMode, ConsumerOptions, NoRuntim
 use crate::commit::commit_all;
 use crate::exit::Usage;
 use crate::format::{self, Format};
+use crate::merge;
 use crate::start;
 use crate::stats::Stats;
 
@@ -17,6 +18,8 @@ use crate::stats::Stats;
 pub struct Args {
     /// What to consume, e.g. stdio:///orders or kafka://localhost:9092/orders.
     url: StreamUrl,
+    /// More URLs to consume, with --merge.
+    more: Vec<StreamUrl>,
     /// realtime, resumable or load-balanced.
     #[arg(long, default_value = "realtime")]
     mode: ConsumerMode,
@@ -33,6 +36,8 @@ pub struct Args {
     count: Option<u64>,
     #[command(flatten)]
     start: start::Flags,
+    #[command(flatten)]
+    merge: merge::MergeFlags,
     /// Print messages/s and bytes/s to stderr once a second.
     #[arg(long)]
     stats: bool,
@@ -119,6 +124,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// [`run`], printing to `out`.
 pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
+    let urls: Vec<&StreamUrl> = std::iter::once(&args.url).chain(&args.more).collect();
+    if let Some(join) = merge::open(&args.merge, &urls, args.mode, args.group.as_ref(), &args.start)? {
+        return print_merged(join, &args, out);
+    }
     let streamer = connect_input(&args.url, &args.start)?;
     let mut options = options(args.mode, args.group)?;
     start::check(&args.start, options.mode(), &streamer)?;
@@ -156,4 +165,28 @@ pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()>
     out.flush().context("writing stdout")?;
     // The next run resumes after what this one printed.
     commit_all(&mut consumer)
+}
+
+/// Prints the merged stream of every URL (`--merge`) until every input ends (or `--count`).
+fn print_merged(mut join: weir::Join<NoRuntime>, args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
+    let stats = Stats::start(args.stats);
+    let mut scratch = Vec::new();
+    let mut printed = Ok(());
+    for _ in 0..args.count.unwrap_or(u64::MAX) {
+        let message = match merge::next(&mut join) {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(err) => {
+                printed = Err(err);
+                break;
+            }
+        };
+        stats.count(message.payload.len());
+        format::write(out, &args.format, &message, &mut scratch)?;
+        // The next message may wait for a silent URL: let the reader see this one now.
+        out.flush().context("writing stdout")?;
+    }
+    out.flush().context("writing stdout")?;
+    merge::report(&join);
+    printed
 }

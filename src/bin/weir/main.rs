@@ -10,6 +10,7 @@ mod consume;
 mod exit;
 mod format;
 mod list;
+mod merge;
 mod relay;
 #[cfg(all(test, feature = "sim"))]
 mod sim_tests;
