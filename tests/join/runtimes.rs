@@ -132,7 +132,7 @@ fn by_shard_merges_the_shards_of_one_consumer() {
         broker.with(|b| b.produce(&key, Payload::from(format!("t{t}")), Some(at(t))));
     }
     let mut consumer =
-        streamer.create_consumer(&[key.clone()], ConsumerOptions::default()).expect("consumer");
+        streamer.create_consumer(std::slice::from_ref(&key), ConsumerOptions::default()).expect("consumer");
     consumer.assign(key.clone(), weir::ShardId(0)).expect("assign");
     consumer.assign(key, weir::ShardId(1)).expect("assign");
     weir::block_on(consumer.rewind(SeqPos::Beginning)).expect("the sim positions at once");
