@@ -103,3 +103,38 @@ fn every_subcommand_has_help() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: weir"), "{sub}");
     }
 }
+
+#[test]
+fn diagnostics_go_to_stderr_by_verbosity() {
+    let input = b"[k] a\n[k|x] no header\n";
+    // An empty RUST_LOG counts as unset, whatever the test runner's is.
+    let run = |args: &[&str], rust_log: &str| support::run_weir(args, &[("RUST_LOG", rust_log)], input);
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    let quiet = run(&["consume", "stdio:///k", "--format", "payload"], "");
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "", "quiet by default");
+    let data = lines(&quiet.stdout);
+    assert_eq!(data, ["a", "[k|x] no header"]);
+
+    let info = run(&["consume", "stdio:///k", "--format", "payload", "-v"], "");
+    assert_eq!(lines(&info.stdout), data, "diagnostics never reach stdout");
+    let said = stderr(&info);
+    assert!(said.contains(" INFO ") && said.contains("end of input"), "{said}");
+    assert!(said.contains("assignment changed") && said.contains("shards=k/0"), "{said}");
+    assert!(!said.contains("DEBUG"), "-v stops at info: {said}");
+
+    let debug = stderr(&run(&["-vv", "consume", "stdio:///k", "--format", "payload"], ""));
+    assert!(debug.contains("DEBUG") && debug.contains("reading input"), "{debug}");
+    assert!(
+        debug.contains("read as raw messages") && debug.contains(r#"first="[k|x] no header""#),
+        "{debug}"
+    );
+
+    let filtered = stderr(&run(&["consume", "stdio:///k"], "weir_stdio=debug"));
+    assert!(filtered.contains("reading input"), "RUST_LOG picks weir_stdio's debug: {filtered}");
+    assert!(!filtered.contains("end of input"), "and leaves the rest at warn: {filtered}");
+
+    let bad = stderr(&run(&["consume", "stdio:///k"], "weir=[nonsense"));
+    assert!(bad.contains("ignoring RUST_LOG=\"weir=[nonsense\""), "{bad}");
+}

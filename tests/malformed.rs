@@ -178,7 +178,7 @@ fn cli_rows() -> Vec<Row> {
         usage(&["consume"], "the following required arguments were not provided"),
         usage(&["clock", "--stream", "stdio:///k", "--interval", "soon"], "invalid value 'soon'"),
         usage(&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
-        usage(&[], "Usage: weir <COMMAND>"),
+        usage(&[], "Usage: weir [OPTIONS] <COMMAND>"),
     ];
     // Lines of any length are delivered whole (memory grows with the longest line).
     let mut huge = format!("[k] {big}\n{big}").into_bytes();

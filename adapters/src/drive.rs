@@ -8,6 +8,7 @@ use std::time::Instant;
 use weir_core::backend::ConsumerBackend;
 use weir_core::ConsumerCore;
 
+use crate::report::{self, Pending};
 use crate::runtime::Runtime;
 
 /// How many input rounds one poll may run before yielding to the executor, so
@@ -28,11 +29,13 @@ pub(crate) struct Driver<B, R: Runtime> {
     pub(crate) core: ConsumerCore,
     pub(crate) backend: B,
     timer: Option<(Instant, Pin<Box<R::Timer>>)>,
+    /// The positioning sent last, timed for its diagnostic.
+    positioning: Option<Pending>,
 }
 
 impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
     pub(crate) fn new(core: ConsumerCore, backend: B) -> Self {
-        Self { core, backend, timer: None }
+        Self { core, backend, timer: None, positioning: None }
     }
 
     /// The backend's notion of now: virtual for a simulator, else the wall clock.
@@ -63,6 +66,9 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
                 }
             }
             while let Some(command) = self.core.poll_command() {
+                if let Some(pending) = report::command(&self.core, &command, || self.now()) {
+                    self.positioning = Some(pending);
+                }
                 self.backend.execute(command, &mut self.core);
             }
             while let Some(job) = self.backend.take_blocking() {
@@ -74,7 +80,9 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
             if let Some(out) = ready(&mut self.core) {
                 return Poll::Ready(out);
             }
-            if self.backend.poll_input(cx, &mut self.core).is_ready() {
+            let fed = self.backend.poll_input(cx, &mut self.core).is_ready();
+            self.report();
+            if fed {
                 continue;
             }
             if waiting == Waiting::Async && self.poll_timer(cx).is_ready() {
@@ -84,6 +92,14 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Logs what the core decided since the last round (see [`report`]).
+    fn report(&mut self) {
+        while let Some(notice) = self.core.poll_notice() {
+            let now = self.now();
+            report::notice(&self.core, notice, &mut self.positioning, now);
+        }
     }
 
     /// Arms (or re-arms) the runtime timer for the core's deadline on the wall clock.

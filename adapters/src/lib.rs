@@ -11,6 +11,7 @@ mod consumer;
 mod drive;
 mod join;
 mod producer;
+mod report;
 mod runtime;
 mod streamer;
 

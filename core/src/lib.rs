@@ -43,7 +43,7 @@ pub mod options;
 pub mod timestamp;
 
 pub use address::{HostPort, Login, Scheme, StreamUrl, StreamerUrl};
-pub use consumer::{Capabilities, Command, CommitId, ConsumerCore, Epoch, StreamShard, Target};
+pub use consumer::{Capabilities, Command, CommitId, ConsumerCore, Epoch, Notice, StreamShard, Target};
 pub use error::{
     BackendError, BackendErrorKind, ConsumerError, OptionsError, ProducerError, StreamKeyError,
     StreamerError, TimestampError, UrlError,

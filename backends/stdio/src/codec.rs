@@ -147,6 +147,9 @@ pub struct LineDecoder {
     index: BTreeMap<StreamKey, usize>,
     /// The stream of the previous keyed line: consecutive lines mostly share one.
     last: usize,
+    /// Lines that open with `[` but whose bracket is no header, since the
+    /// last [`take_unparsed`](Self::take_unparsed), and the first of them.
+    unparsed: (u64, Option<Bytes>),
 }
 
 #[derive(Debug)]
@@ -176,6 +179,7 @@ impl LineDecoder {
             streams: Vec::new(),
             index: BTreeMap::new(),
             last: 0,
+            unparsed: (0, None),
         }
     }
 
@@ -221,7 +225,14 @@ impl LineDecoder {
                 // Unreachable: `parse_line` checked the key. Raw is the safe reading.
                 Err(_) => (Header::default(), 0..text.len(), None),
             },
-            (None, payload) => (Header::default(), payload, None),
+            (None, payload) => {
+                if text.first() == Some(&b'[') {
+                    // Raw by the grammar, but likely meant as a header: worth a diagnostic.
+                    self.unparsed.0 += 1;
+                    self.unparsed.1.get_or_insert_with(|| buf.slice(line.clone()));
+                }
+                (Header::default(), payload, None)
+            }
         };
         let counters = match stream.and_then(|at| self.streams.get_mut(at)) {
             Some(counters) => counters,
@@ -235,6 +246,12 @@ impl LineDecoder {
             MessageHeader::new(counters.key.clone(), shard, seq, header.timestamp.unwrap_or(read_at));
         let payload = buf.slice(line.start + payload.start..line.start + payload.end);
         Message::new(header, Payload::new(payload))
+    }
+
+    /// How many lines opened with `[` without a header (so were read as raw
+    /// messages) since the last call, and the first of them; resets both.
+    pub fn take_unparsed(&mut self) -> (u64, Option<Bytes>) {
+        std::mem::take(&mut self.unparsed)
     }
 
     /// Where `key`'s counters are (`None`: in `broadcast`), adding them if new.

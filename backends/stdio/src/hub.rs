@@ -13,6 +13,7 @@ use std::task::Waker;
 use std::thread;
 
 use bytes::BytesMut;
+use tracing::{debug, warn};
 use weir_core::group::RoundRobin;
 use weir_core::{BackendError, BackendErrorKind, ConsumerGroup, Message, StreamKey, Timestamp};
 
@@ -26,6 +27,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// consumer is polled: this bounds what piles up while it is not (a busy or
 /// descheduled consumer thread), so memory stays flat however long the input.
 const INBOX_LIMIT: usize = 4 * 1024;
+
+/// How much of a line without a valid header its diagnostic shows.
+const UNPARSED_SAMPLE: usize = 120;
 
 /// Names a consumer registered with the hub.
 pub(crate) type ConsumerId = u64;
@@ -124,8 +128,11 @@ impl Hub {
             .insert(id, Slot { streams, group, queue: VecDeque::new(), waker: None, paused: false });
         if let Some(source) = state.source.take() {
             let hub = Arc::clone(self);
-            let started =
-                thread::Builder::new().name("weir-stdin".into()).spawn(move || hub.read_all(source));
+            // The reader reports to the subscriber of the thread that started it.
+            let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+            let started = thread::Builder::new()
+                .name("weir-stdin".into())
+                .spawn(move || tracing::dispatcher::with_default(&dispatch, || hub.read_all(source)));
             if let Err(err) = started {
                 let err = BackendError::new(
                     "stdio",
@@ -201,9 +208,11 @@ impl Hub {
     }
 
     fn read_all(&self, mut source: Box<dyn Read + Send>) {
+        debug!("reading input");
         let mut decoder = LineDecoder::new();
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut batch = Vec::new();
+        let (mut lines, mut bytes) = (0u64, 0u64);
         let end = loop {
             {
                 let state = self.lock();
@@ -232,20 +241,29 @@ impl Hub {
                 }
             };
             buf.truncate(filled + n);
+            bytes += n as u64;
             let read_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
             if n == 0 {
                 // The last line may lack its newline; it is a line all the same.
                 if !buf.is_empty() {
                     batch.push(decoder.decode(buf.split().freeze(), read_at));
+                    lines += 1;
+                    report_unparsed(&mut decoder);
                 }
                 break None;
             }
             let Some(last) = memchr::memrchr(b'\n', &buf[filled..]).map(|at| filled + at) else { continue };
             let chunk = buf.split_to(last + 1).freeze();
             decoder.decode_lines(&chunk, read_at, &mut batch);
+            lines += batch.len() as u64;
+            report_unparsed(&mut decoder);
             self.dispatch(&mut batch);
         };
         self.dispatch(&mut batch);
+        match &end {
+            None => debug!(lines, bytes, "input ended"),
+            Some(error) => warn!(lines, bytes, %error, "reading input failed"),
+        }
         let mut state = self.lock();
         state.input = Input::Ended(end);
         let wake: Vec<Waker> = state.consumers.values_mut().filter_map(|slot| slot.waker.take()).collect();
@@ -296,6 +314,15 @@ impl State {
         if let Some(slot) = picked.and_then(|id| self.consumers.get_mut(&id)) {
             push(slot, message, wake);
         }
+    }
+}
+
+/// One diagnostic per chunk, not per line, for lines read as raw because
+/// their bracket is not a header (a typo in a timestamp, a JSON array, …).
+fn report_unparsed(decoder: &mut LineDecoder) {
+    if let (count @ 1.., Some(first)) = decoder.take_unparsed() {
+        let first = String::from_utf8_lossy(&first[..first.len().min(UNPARSED_SAMPLE)]).into_owned();
+        debug!(lines = count, first, "lines opening with '[' have no valid header: read as raw messages");
     }
 }
 

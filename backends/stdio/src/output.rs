@@ -71,9 +71,11 @@ impl Output {
         let mut state = self.lock();
         if let Some(sink) = state.sink.take() {
             let output = Arc::clone(self);
+            // The writer reports to the subscriber of the thread that started it.
+            let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
             thread::Builder::new()
                 .name("weir-stdout".into())
-                .spawn(move || output.write_all(sink))
+                .spawn(move || tracing::dispatcher::with_default(&dispatch, || output.write_all(sink)))
                 .map_err(|err| io_error(&format!("cannot start the stdout writer: {err}")))?;
         }
         state = self
@@ -123,7 +125,16 @@ impl Output {
             let mut state = self.lock();
             match result {
                 Ok(()) => state.written += spare.len() as u64,
-                Err(err) => state.failed = Some(write_error(&err)),
+                Err(err) => {
+                    let error = write_error(&err);
+                    if error.kind == BackendErrorKind::PeerClosed {
+                        // The reader went away (`| head`): routine in a pipeline.
+                        tracing::debug!(%error, "output closed by its reader");
+                    } else {
+                        tracing::warn!(%error, "writing output failed");
+                    }
+                    state.failed = Some(error);
+                }
             }
             spare.clear();
             let flushers = std::mem::take(&mut state.flushers);

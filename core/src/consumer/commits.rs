@@ -158,13 +158,19 @@ impl Commits {
         self.in_flight.get(&id).map(|flight| flight.offsets.clone())
     }
 
-    pub(super) fn handle_committed(&mut self, id: CommitId, result: Result<(), BackendError>) {
-        let Some(flight) = self.in_flight.remove(&id) else { return };
-        for (key, shard, next) in flight.offsets {
-            let shard = (key, shard);
+    /// Records the outcome of commit `id`; returns what it asked for and
+    /// whether it was automatic, unless `id` was not in flight.
+    pub(super) fn handle_committed(
+        &mut self,
+        id: CommitId,
+        result: &Result<(), BackendError>,
+    ) -> Option<(Offsets, bool)> {
+        let flight = self.in_flight.remove(&id)?;
+        for (key, shard, next) in &flight.offsets {
+            let shard = (key.clone(), *shard);
             if result.is_ok() {
-                self.committed.insert(shard, next);
-            } else if self.requested.get(&shard) == Some(&next) {
+                self.committed.insert(shard, *next);
+            } else if self.requested.get(&shard) == Some(next) {
                 // Let the next automatic commit try again.
                 match self.committed.get(&shard) {
                     Some(acked) => self.requested.insert(shard, *acked),
@@ -176,8 +182,9 @@ impl Commits {
             if self.outcomes.len() == KEPT_OUTCOMES {
                 self.outcomes.pop_front();
             }
-            self.outcomes.push_back((id, result));
+            self.outcomes.push_back((id, result.clone()));
         }
+        Some((flight.offsets, flight.automatic))
     }
 
     pub(super) fn poll_committed(&mut self, id: CommitId) -> Option<Result<(), ConsumerError>> {

@@ -33,15 +33,19 @@
 //!    [`poll_committed`](ConsumerCore::poll_committed) for an awaited outcome
 //!    and [`poll_end`](ConsumerCore::poll_end) once no message is left;
 //! 4. arms a timer for [`poll_timeout`](ConsumerCore::poll_timeout) and calls
-//!    [`handle_timeout`](ConsumerCore::handle_timeout) when it fires.
+//!    [`handle_timeout`](ConsumerCore::handle_timeout) when it fires;
+//! 5. after feeding input, may drain [`poll_notice`](ConsumerCore::poll_notice)
+//!    to report what the core decided (the generic driver logs them).
 
 mod command;
 mod commits;
+mod notice;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 pub use command::{Command, CommitId, Epoch, StreamShard, Target};
+pub use notice::Notice;
 
 use crate::error::{BackendError, ConsumerError, OptionsError};
 use crate::key::{SeqPos, ShardId, StreamKey};
@@ -49,6 +53,7 @@ use crate::message::{Message, MessageHeader};
 use crate::options::{ConsumerMode, ConsumerOptions};
 use crate::timestamp::Timestamp;
 use commits::Commits;
+use notice::Notices;
 
 /// What a backend can do; the core refuses the rest with clear errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +126,7 @@ pub struct ConsumerCore {
     commits: Commits,
     end: End,
     commands: VecDeque<Command>,
+    notices: Notices,
 }
 
 impl ConsumerCore {
@@ -149,6 +155,7 @@ impl ConsumerCore {
             paused: false,
             end: End::Open,
             commands: VecDeque::new(),
+            notices: Notices::default(),
         })
     }
 
@@ -360,6 +367,7 @@ impl ConsumerCore {
     /// superseded epochs are ignored.
     pub fn handle_positioned(&mut self, epoch: Epoch, result: Result<(), BackendError>) {
         if self.positioning == Positioning::Pending(epoch) {
+            self.notices.push(Notice::Positioned { epoch, result: result.clone() });
             self.positioning = Positioning::Done(epoch, result);
         }
     }
@@ -369,7 +377,18 @@ impl ConsumerCore {
     /// new owner will deliver them.
     pub fn handle_assignment(&mut self, shards: impl IntoIterator<Item = StreamShard>) {
         let shards: BTreeSet<StreamShard> = shards.into_iter().collect();
+        let buffered = self.buffer.len();
         self.buffer.retain(|m| shards.contains(&(m.header.stream_key.clone(), m.header.shard)));
+        let dropped = buffered - self.buffer.len();
+        let before = self.assignment();
+        if before != Some(&shards) {
+            let revoked = before.into_iter().flatten().filter(|s| !shards.contains(*s)).cloned().collect();
+            self.notices.push(Notice::Assigned {
+                shards: shards.iter().cloned().collect(),
+                revoked,
+                dropped,
+            });
+        }
         // The dropped messages may have been what kept the backend paused; with
         // nothing left to deliver, no `poll_message` would ever resume it.
         self.resume_if_drained();
@@ -379,7 +398,9 @@ impl ConsumerCore {
 
     /// The commit `id` was stored by the broker (or failed).
     pub fn handle_committed(&mut self, id: CommitId, result: Result<(), BackendError>) {
-        self.commits.handle_committed(id, result);
+        if let Some((offsets, automatic)) = self.commits.handle_committed(id, &result) {
+            self.notices.push(Notice::Committed { id, automatic, offsets, result });
+        }
     }
 
     /// The input ended: cleanly (`None`, e.g. end of stdin) or with a fatal error.
@@ -387,9 +408,11 @@ impl ConsumerCore {
         if self.end != End::Open {
             return;
         }
+        self.notices.push(Notice::Ended { failure: failure.clone() });
         if let (Positioning::Pending(epoch), Some(err)) = (&self.positioning, &failure) {
             // A failed input answers no positioning any more: the awaited
             // rewind or seek fails with it instead of waiting for ever.
+            self.notices.push(Notice::Positioned { epoch: *epoch, result: Err(err.clone()) });
             self.positioning = Positioning::Done(*epoch, Err(err.clone()));
         }
         self.end = failure.map_or(End::Exhausted, End::Failed);
@@ -460,6 +483,14 @@ impl ConsumerCore {
             End::Exhausted => Some(ConsumerError::EndOfStream),
             End::Failed(err) => Some(ConsumerError::Backend(err.clone())),
         }
+    }
+
+    /// The next decision worth reporting (an assignment, a positioning or
+    /// commit outcome, the end of input); see [`Notice`]. Only the latest 64
+    /// undrained notices are kept.
+    #[must_use]
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop()
     }
 
     /// When `handle_timeout` should next be called.

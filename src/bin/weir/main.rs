@@ -17,6 +17,7 @@ mod sim_tests;
 mod start;
 mod stats;
 mod template;
+mod verbosity;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    verbosity: verbosity::Verbosity,
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,6 +57,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.verbosity.install();
     let result = match cli.command {
         Command::Clock(args) => clock::run(args),
         Command::Consume(args) => consume::run(args),

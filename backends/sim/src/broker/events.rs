@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use tracing::{debug, trace};
 use weir_core::{ConsumerGroup, SeqNo, ShardId, StreamKey, StreamShard};
 
 use super::MemberId;
@@ -61,6 +62,42 @@ pub enum SimEvent {
         /// By how long.
         by: Duration,
     },
+}
+
+impl SimEvent {
+    /// Emits this event as a `tracing` diagnostic, `at` the virtual time
+    /// since the broker's origin: faults and group changes at debug, a
+    /// delayed message (one per message under the delay fault) at trace.
+    pub(super) fn report(&self, at: Duration) {
+        match self {
+            Self::Joined { group, member } => {
+                debug!(?at, group = group.name(), member = member.0, "member joined")
+            }
+            Self::Left { group, member } => {
+                debug!(?at, group = group.name(), member = member.0, "member left")
+            }
+            Self::Died { group, member, killed: true } => {
+                debug!(?at, group = group.name(), member = member.0, "fault: member killed")
+            }
+            Self::Died { group, member, killed: false } => {
+                debug!(?at, group = group.name(), member = member.0, "member's session expired")
+            }
+            Self::Rebalanced { group, generation, owners } => {
+                let owners: Vec<String> = owners
+                    .iter()
+                    .map(|((key, shard), member)| format!("{key}/{shard}=m{}", member.0))
+                    .collect();
+                debug!(?at, group = group.name(), generation, owners = owners.join(","), "group rebalanced")
+            }
+            Self::Redeliver { group } => {
+                debug!(?at, group = group.name(), "fault: redelivery from the committed offsets")
+            }
+            Self::Restarted => debug!(?at, "fault: broker restarted"),
+            Self::Delayed { key, shard, seq, by } => {
+                trace!(?at, stream = %key, shard = shard.0, seq = seq.0, ?by, "fault: message delayed")
+            }
+        }
+    }
 }
 
 impl fmt::Display for SimEvent {

@@ -158,9 +158,16 @@ impl Broker {
         self.events.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
+    /// Records `event` when asked to, and reports it as a diagnostic (see
+    /// [`SimEvent::report`]); builds it only if either wants it.
     fn event(&mut self, event: impl FnOnce() -> SimEvent) {
+        if self.events.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let event = event();
+        event.report(self.elapsed);
         if let Some(events) = &mut self.events {
-            events.push(event());
+            events.push(event);
         }
     }
 
