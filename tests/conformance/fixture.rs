@@ -148,6 +148,70 @@ impl Fixture for Stdio {
     }
 }
 
+/// A `.ss` file of its own per fixture, followed: consumers start at its end
+/// and wait for appends, like consumers of a broker. Producers spread a
+/// stream over the shards `create_stream` names.
+#[cfg(feature = "file")]
+pub struct File {
+    path: std::path::PathBuf,
+    streamer: weir::file::FileStreamer,
+}
+
+#[cfg(feature = "file")]
+impl File {
+    pub fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!("weir-conformance-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let path = dir.join(format!("{}.ss", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let url = format!("file://{}?follow=true", path.display());
+        let streamer =
+            weir::file::FileStreamer::from_url(&url.parse().expect("file url")).expect("file streamer");
+        Self { path, streamer }
+    }
+}
+
+#[cfg(feature = "file")]
+impl Drop for File {
+    fn drop(&mut self) {
+        // The log and its commit sidecars.
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return };
+        let name = name.to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+#[cfg(feature = "file")]
+impl Fixture for File {
+    fn streamer<R: Runtime>(&self) -> weir::Streamer<R> {
+        weir::Streamer::new(weir::AnyStreamer::File(self.streamer.clone()))
+    }
+
+    fn create_stream<R: Runtime>(&self, streamer: &weir::Streamer<R>, key: &StreamKey, shards: u32) {
+        match streamer.backend() {
+            weir::AnyStreamer::File(file) => file.create_stream(key, shards),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a file fixture makes file streamers"),
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::full("file")
+    }
+
+    fn history(&self) -> History {
+        History::Stored
+    }
+
+    fn groups(&self) -> Groups {
+        Groups::RoundRobin
+    }
+}
+
 /// Runs a test body on one runtime.
 pub trait Run {
     fn run<F: Future<Output = ()>>(body: F);

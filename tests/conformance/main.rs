@@ -60,6 +60,14 @@ conformance!(stdio_tokio, Stdio::new(), weir::Tokio, OnTokio);
 conformance!(stdio_async_std, Stdio::new(), weir::AsyncStd, OnAsyncStd);
 conformance!(stdio_smol, Stdio::new(), weir::Smol, OnSmol);
 conformance!(stdio_no_runtime, Stdio::new(), weir::NoRuntime, OnNoRuntime);
+#[cfg(feature = "file")]
+conformance!(file_tokio, File::new(), weir::Tokio, OnTokio);
+#[cfg(feature = "file")]
+conformance!(file_async_std, File::new(), weir::AsyncStd, OnAsyncStd);
+#[cfg(feature = "file")]
+conformance!(file_smol, File::new(), weir::Smol, OnSmol);
+#[cfg(feature = "file")]
+conformance!(file_no_runtime, File::new(), weir::NoRuntime, OnNoRuntime);
 
 // A Kafka test needs a broker: each is ignored with the command that runs
 // it (`scripts/test` runs them all), and fails saying so if asked for

@@ -6,17 +6,21 @@ use std::task::{Context, Poll};
 use weir_core::backend::{ProducerBackend, Receipt};
 use weir_core::{Payload, ProducerError, StreamKey, Timestamp};
 
+use crate::streamer::Spread;
 use crate::writer::Writer;
 
-/// One producer of a `.ss` file. Messages go to shard 0 of their stream with
-/// the next seq of that shard in the file; timestamps are kept to the millisecond.
+/// One producer of a `.ss` file. Messages go to their stream's shards in turn
+/// (shard 0 unless [`FileStreamer::create_stream`](crate::FileStreamer::create_stream)
+/// gave it more), each with the next seq of its shard in the file (0 for a
+/// new shard); timestamps are kept to the millisecond.
 pub struct FileProducer {
     writer: Arc<Writer>,
+    spread: Arc<Spread>,
 }
 
 impl FileProducer {
-    pub(crate) fn new(writer: Arc<Writer>) -> Self {
-        Self { writer }
+    pub(crate) fn new(writer: Arc<Writer>, spread: Arc<Spread>) -> Self {
+        Self { writer, spread }
     }
 }
 
@@ -30,7 +34,7 @@ impl ProducerBackend for FileProducer {
         let timestamp =
             timestamp.unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc()));
         let (receipt, sender) = Receipt::pending();
-        self.writer.send(key, payload, timestamp, sender)?;
+        self.writer.send(key, self.spread.next(key), payload, timestamp, sender)?;
         Ok(receipt)
     }
 

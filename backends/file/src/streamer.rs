@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use weir_core::backend::Streamer;
 use weir_core::consumer::Capabilities;
 use weir_core::{
-    ConsumerCore, ConsumerGroup, ConsumerMode, ProducerOptions, StreamerError, StreamerUrl, UrlError,
+    ConsumerCore, ConsumerGroup, ConsumerMode, ProducerOptions, ShardId, StreamKey, StreamerError,
+    StreamerUrl, UrlError,
 };
 
 use crate::consumer::FileConsumer;
@@ -33,9 +34,31 @@ pub struct FileOptions {
     pub writer: WriterOptions,
 }
 
+/// How many shards each stream's messages are spread over, and whose turn is next.
+#[derive(Default)]
+pub(crate) struct Spread {
+    shards: Mutex<BTreeMap<StreamKey, (u32, u32)>>,
+}
+
+impl Spread {
+    /// The shard for the next message of `key`.
+    pub(crate) fn next(&self, key: &StreamKey) -> ShardId {
+        let mut shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
+        match shards.get_mut(key) {
+            Some((count, next)) => {
+                let shard = *next;
+                *next = (*next + 1) % (*count).max(1);
+                ShardId(shard)
+            }
+            None => ShardId::ZERO,
+        }
+    }
+}
+
 struct Inner {
     path: PathBuf,
     options: FileOptions,
+    spread: Arc<Spread>,
     writer: Mutex<Weak<Writer>>,
     groups: Mutex<BTreeMap<ConsumerGroup, Weak<Feed>>>,
 }
@@ -53,6 +76,7 @@ impl FileStreamer {
             inner: Arc::new(Inner {
                 path: path.as_ref().to_owned(),
                 options,
+                spread: Arc::default(),
                 writer: Mutex::new(Weak::new()),
                 groups: Mutex::new(BTreeMap::new()),
             }),
@@ -94,6 +118,14 @@ impl FileStreamer {
     /// The options in force.
     pub fn options(&self) -> &FileOptions {
         &self.inner.options
+    }
+
+    /// Spreads the messages producers of this streamer send to `key` over
+    /// `shards` shards, in turn. A file records no shard count of its own:
+    /// this is the producers' choice (without it, everything goes to shard 0).
+    pub fn create_stream(&self, key: &StreamKey, shards: u32) {
+        let mut spread = self.inner.spread.shards.lock().unwrap_or_else(PoisonError::into_inner);
+        spread.insert(key.clone(), (shards.max(1), 0));
     }
 }
 
@@ -142,6 +174,6 @@ impl Streamer for FileStreamer {
                 writer
             }
         };
-        Ok(FileProducer::new(writer))
+        Ok(FileProducer::new(writer, Arc::clone(&self.inner.spread)))
     }
 }

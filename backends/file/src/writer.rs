@@ -43,6 +43,7 @@ impl Default for WriterOptions {
 
 struct Queued {
     key: StreamKey,
+    shard: ShardId,
     payload: Payload,
     timestamp: Timestamp,
     receipt: ReceiptSender,
@@ -109,6 +110,7 @@ impl Writer {
     pub(crate) fn send(
         &self,
         key: &StreamKey,
+        shard: ShardId,
         payload: Payload,
         timestamp: Timestamp,
         receipt: ReceiptSender,
@@ -117,7 +119,7 @@ impl Writer {
         if let Some(err) = &state.error {
             return Err(ProducerError::Backend(err.clone()));
         }
-        state.queue.push(Queued { key: key.clone(), payload, timestamp, receipt });
+        state.queue.push(Queued { key: key.clone(), shard, payload, timestamp, receipt });
         self.shared.more.notify_one();
         Ok(())
     }
@@ -220,7 +222,7 @@ fn closed_error(path: &Path) -> BackendError {
     )
 }
 
-/// Encodes one queued message with the next seq of its stream (shard 0).
+/// Encodes one queued message with the next seq of its shard (0 for a new one).
 fn encode(
     encoder: &mut Encoder,
     queued: &Queued,
@@ -228,8 +230,8 @@ fn encode(
     out: &mut Vec<u8>,
     path: &Path,
 ) -> Result<MessageHeader, ProducerError> {
-    let shard = ShardId::ZERO;
-    let seq = encoder.shards().get(&(queued.key.clone(), shard)).map_or(SeqNo(1), |state| state.seq.next());
+    let shard = queued.shard;
+    let seq = encoder.shards().get(&(queued.key.clone(), shard)).map_or(SeqNo(0), |state| state.seq.next());
     let len = queued.payload.len();
     // An upper bound on the bytes the frame adds, beacons included: refusing
     // on it keeps every frame whole below the limit.

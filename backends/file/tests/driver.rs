@@ -175,8 +175,8 @@ fn producers_append_with_seqs_and_reopening_continues_them() {
     }
     block_on(producer.flush()).unwrap();
     let headers: Vec<MessageHeader> = receipts.into_iter().map(|r| block_on(r).unwrap()).collect();
-    assert_eq!(headers[0].seq, SeqNo(1));
-    assert_eq!(headers[298].seq, SeqNo(150), "a's 150th");
+    assert_eq!(headers[0].seq, SeqNo(0), "a new shard numbers from 0");
+    assert_eq!(headers[298].seq, SeqNo(149), "a's 150th");
     // A second writer, from another streamer, is refused while the first lives.
     let other = Streamer::<FileStreamer, NoRuntime>::new(FileStreamer::new(&path, FileOptions::default()));
     let refused = other.create_producer(ProducerOptions::default());
@@ -190,7 +190,7 @@ fn producers_append_with_seqs_and_reopening_continues_them() {
     let mut again = other.create_producer(ProducerOptions::default()).unwrap();
     let receipt = again.send_to(&key("a"), Payload::from("more")).unwrap();
     block_on(again.flush()).unwrap();
-    assert_eq!(block_on(receipt).unwrap().seq, SeqNo(151));
+    assert_eq!(block_on(receipt).unwrap().seq, SeqNo(150));
     drop(again);
     let mut c = consumer(&files, &["a", "b"], ConsumerMode::RealTime, None);
     let read = drain(&mut c);
