@@ -6,17 +6,11 @@ use std::time::Duration;
 
 use weir::{Message, ProducerOptions, StreamKey};
 
-/// The server for Redis tests: `WEIR_REDIS` (set by `scripts/redis-server run -- …`).
-/// The tests that need it are `#[ignore]`d with the command that runs them;
-/// run without it (`--include-ignored` alone), they fail saying so.
+/// The server for Redis tests: `WEIR_REDIS` (set by `scripts/redis-server
+/// run -- …`). The tests that need it are `#[ignore]`d with the command that
+/// runs them; asked for without it, they fail saying so.
 pub fn address() -> String {
-    match std::env::var("WEIR_REDIS") {
-        Ok(address) if !address.is_empty() => address,
-        _ => panic!(
-            "WEIR_REDIS is unset: run the Redis tests through \
-             scripts/redis-server run -- cargo test --all-features --test redis -- --include-ignored"
-        ),
-    }
+    crate::support::redis_address()
 }
 
 /// A namespace no other test uses.

@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cli;
 mod common;
 mod faults;
 mod groups;
 mod interop;
 mod positions;
+#[path = "../support/mod.rs"]
+mod support;

@@ -41,6 +41,10 @@ pub struct RedisOptions {
     /// `namespace`: a prefix of every key and group name, so tests (or
     /// tenants) sharing a server do not meet. Default none.
     pub namespace: String,
+    /// `group.start`: where a consumer group made by weir starts, `end`
+    /// (only entries added from then on, the default, as on Kafka) or
+    /// `beginning` (every entry the key holds).
+    pub group_from_beginning: bool,
 }
 
 impl Default for RedisOptions {
@@ -55,12 +59,13 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(10),
             shards: None,
             namespace: String::new(),
+            group_from_beginning: false,
         }
     }
 }
 
 /// Every parameter a `redis://` URL takes.
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 10] = [
     "batch",
     "block.ms",
     "claim.idle.ms",
@@ -70,6 +75,7 @@ const KNOWN: [&str; 9] = [
     "connect.timeout.ms",
     "shards",
     "namespace",
+    "group.start",
 ];
 
 impl RedisOptions {
@@ -113,6 +119,20 @@ impl RedisOptions {
         if let Some(shards) = url.param::<u32>("shards")? {
             options.shards = Some(u32::try_from(positive("shards", u64::from(shards))?).unwrap_or(1));
         }
+        if let Some(start) = url.params().get("group.start") {
+            options.group_from_beginning = match start.as_str() {
+                "beginning" => true,
+                "end" => false,
+                _ => {
+                    return Err(UrlError::BadParam {
+                        url: url.to_string(),
+                        name: "group.start".into(),
+                        value: start.clone(),
+                        reason: "neither beginning nor end".into(),
+                    })
+                }
+            };
+        }
         if let Some(namespace) = url.params().get("namespace") {
             options.namespace = namespace.clone();
         }
@@ -132,7 +152,7 @@ mod tests {
     #[test]
     fn parameters_set_options() {
         let options =
-            parse("?batch=10&block.ms=20&claim.idle.ms=30&claim.interval.ms=40&maxlen=50&max.age.ms=60&connect.timeout.ms=70&shards=3&namespace=t-")
+            parse("?batch=10&block.ms=20&claim.idle.ms=30&claim.interval.ms=40&maxlen=50&max.age.ms=60&connect.timeout.ms=70&shards=3&namespace=t-&group.start=beginning")
                 .unwrap();
         assert_eq!(options.batch, 10);
         assert_eq!(options.block, Duration::from_millis(20));
@@ -142,7 +162,7 @@ mod tests {
         );
         assert_eq!((options.maxlen, options.max_age), (Some(50), Some(Duration::from_millis(60))));
         assert_eq!((options.connect_timeout, options.shards), (Duration::from_millis(70), Some(3)));
-        assert_eq!(options.namespace, "t-");
+        assert_eq!((options.namespace.as_str(), options.group_from_beginning), ("t-", true));
         assert_eq!(parse("").unwrap(), RedisOptions::default());
     }
 
@@ -153,6 +173,7 @@ mod tests {
             ("?block.ms=x", "block.ms"),
             ("?shards=0", "shards"),
             ("?colour=red", "colour"),
+            ("?group.start=now", "group.start"),
         ] {
             let err = parse(query).unwrap_err();
             assert!(matches!(&err, UrlError::BadParam { name: n, .. } if n == name), "{query}: {err}");

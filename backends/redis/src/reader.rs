@@ -135,7 +135,8 @@ impl Reader {
         for key in &keys {
             let cursor = match &self.membership {
                 Some(member) => {
-                    self.create_group(&mut running.conn, key, &member.group, "$")?;
+                    let start = if self.options.group_from_beginning { "0" } else { "$" };
+                    self.create_group(&mut running.conn, key, &member.group, start)?;
                     Cursor::Pending(EntryId::ZERO)
                 }
                 None => Cursor::After(self.tail(&mut running.conn, key)?),
