@@ -1,6 +1,12 @@
 //! One streamer, consumer and producer type over every backend this build
 //! includes, chosen by URL scheme at run time.
 
+// With no backend compiled in, every method's arguments go unused.
+#![cfg_attr(
+    not(any(feature = "sim", feature = "stdio", feature = "kafka", feature = "redis", feature = "file")),
+    allow(unused_variables)
+)]
+
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -25,6 +31,7 @@ macro_rules! dispatch {
             $enum::Redis($inner) => $call,
             #[cfg(feature = "file")]
             $enum::File($inner) => $call,
+            $enum::Never(never) => match *never {},
         }
     };
 }
@@ -47,6 +54,11 @@ pub enum AnyStreamer {
     /// `file://`
     #[cfg(feature = "file")]
     File(weir_file::FileStreamer),
+    /// Never made: keeps the type inhabited by no backend valid, so a build
+    /// without any backend feature compiles (every URL then names a backend
+    /// not enabled).
+    #[doc(hidden)]
+    Never(std::convert::Infallible),
 }
 
 /// A consumer's I/O side on any backend compiled in.
@@ -67,6 +79,9 @@ pub enum AnyConsumer {
     /// `file://`
     #[cfg(feature = "file")]
     File(weir_file::FileConsumer),
+    /// Never made (see [`AnyStreamer`]'s).
+    #[doc(hidden)]
+    Never(std::convert::Infallible),
 }
 
 /// A producer's I/O side on any backend compiled in.
@@ -87,6 +102,9 @@ pub enum AnyProducer {
     /// `file://`
     #[cfg(feature = "file")]
     File(weir_file::FileProducer),
+    /// Never made (see [`AnyStreamer`]'s).
+    #[doc(hidden)]
+    Never(std::convert::Infallible),
 }
 
 impl AnyStreamer {
@@ -140,6 +158,7 @@ impl Streamer for AnyStreamer {
             Self::Redis(s) => s.create_consumer(core).map(AnyConsumer::Redis),
             #[cfg(feature = "file")]
             Self::File(s) => s.create_consumer(core).map(AnyConsumer::File),
+            Self::Never(never) => match *never {},
         }
     }
 
@@ -155,6 +174,7 @@ impl Streamer for AnyStreamer {
             Self::Redis(s) => s.create_producer(options).map(AnyProducer::Redis),
             #[cfg(feature = "file")]
             Self::File(s) => s.create_producer(options).map(AnyProducer::File),
+            Self::Never(never) => match *never {},
         }
     }
 
