@@ -10,5 +10,6 @@ mod faults;
 mod groups;
 mod interop;
 mod positions;
+mod restart;
 #[path = "../support/mod.rs"]
 mod support;
