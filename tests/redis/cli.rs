@@ -50,3 +50,27 @@ fn relay_stdio_to_redis_then_resumable_consume() {
     let out = weir(&args, b"");
     assert_eq!(lines(&out), ["a", "b"]);
 }
+
+#[test]
+#[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features --test redis -- --include-ignored"]
+fn list_and_exit_at_end() {
+    let ns = namespace("list");
+    let orders = format!("redis://{}/orders?namespace={ns}", address());
+    weir(&["produce", &orders], b"one\ntwo\nthree\n");
+    let ids = python(&format!("print(' '.join(i.decode() for i, _ in r.xrange('{ns}orders')))"));
+    let seq = |id: &str| {
+        let (ms, n) = id.split_once('-').unwrap();
+        ms.parse::<u64>().unwrap() << 16 | n.parse::<u64>().unwrap()
+    };
+    let ids: Vec<u64> = ids.split_whitespace().map(seq).collect();
+    let out = weir(&["list", &orders, "--format", "json"], b"");
+    let want = format!(
+        "{{\"shards\":[{{\"high\":{},\"low\":{},\"shard\":0}}],\"stream\":\"orders\"}}",
+        ids[2] + 1,
+        ids[0]
+    );
+    assert_eq!(lines(&out), [want], "low: the first entry's seq; high: one past the last");
+    // Reads what is there, then stops by itself.
+    let out = weir(&["consume", &orders, "--from", "beginning", "--exit-at-end", "--format", "payload"], b"");
+    assert_eq!(lines(&out), ["one", "two", "three"]);
+}

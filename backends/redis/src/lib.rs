@@ -29,6 +29,7 @@ mod consumer;
 mod error;
 pub mod id;
 pub mod layout;
+mod listing;
 mod options;
 pub mod plan;
 mod producer;
@@ -44,11 +45,12 @@ pub use consumer::RedisConsumer;
 pub use error::RedisError;
 pub use options::{RedisOptions, DEFAULT_PORT};
 pub use producer::RedisProducer;
-use weir_core::backend::Streamer;
+use weir_core::backend::{Lookup, Streamer};
 use weir_core::consumer::Capabilities;
+use weir_core::listing::StreamInfo;
 use weir_core::{
-    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, ShardId, StreamKey,
-    StreamerError, StreamerUrl, UrlError,
+    BackendError, BackendErrorKind, ConsumerCore, ConsumerMode, ProducerOptions, Scheme, SeqNo, ShardId,
+    StreamKey, StreamShard, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 
 use crate::conn::Target;
@@ -191,6 +193,18 @@ impl Streamer for RedisStreamer {
         })?;
         let acker = consumer::Acker { target: self.target.clone(), membership, conn: Mutex::new(None) };
         Ok(RedisConsumer::new(shared, acker))
+    }
+
+    fn list_streams(&self, keys: &[StreamKey]) -> Lookup<Vec<StreamInfo>> {
+        let (target, layout, options, keys) =
+            (self.target.clone(), self.layout(), self.options.clone(), keys.to_vec());
+        Lookup::blocking(move || listing::list(&target, &layout, &options, &keys))
+    }
+
+    fn seqs_at(&self, shards: &[StreamShard], at: Timestamp) -> Lookup<Vec<(StreamShard, SeqNo)>> {
+        let (target, layout, options, shards) =
+            (self.target.clone(), self.layout(), self.options.clone(), shards.to_vec());
+        Lookup::blocking(move || listing::seqs_at(&target, &layout, &options, &shards, at))
     }
 
     fn create_producer(&self, _options: &ProducerOptions) -> Result<RedisProducer, StreamerError> {
