@@ -2,111 +2,51 @@
 //! a real broker: a group join and a rebalance, with their group, shards and
 //! timing; and nothing per message.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use tracing::field::{Field, Visit};
-use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing::Level;
 use weir::ConsumerMode;
 
 use crate::common::*;
+use crate::events::{global, Recorded};
 
-/// One event of weir's Kafka backend: its level and fields (`message` included).
-#[derive(Clone, Debug)]
-struct Captured {
-    level: Level,
-    fields: BTreeMap<String, String>,
-}
-
-impl Captured {
-    fn message(&self) -> &str {
-        self.fields.get("message").map_or("", String::as_str)
-    }
-
-    fn field(&self, name: &str) -> &str {
-        self.fields.get(name).unwrap_or_else(|| panic!("no field {name} in {self:?}"))
-    }
-
-    fn millis(&self, name: &str) -> Duration {
-        let value = self.field(name);
-        Duration::from_millis(
-            value.parse().unwrap_or_else(|_| panic!("{name}={value:?} is not a number: {self:?}")),
-        )
-    }
-}
-
-/// Every event captured so far, from every test of this binary.
-static EVENTS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
-
-/// Records weir-kafka's events from debug up (a per-message event would be
-/// trace at most, so it must not show up here).
-struct Capture;
-
-fn wanted(metadata: &Metadata<'_>) -> bool {
-    metadata.target().starts_with("weir_kafka") && *metadata.level() <= Level::DEBUG
-}
-
-impl<S: Subscriber> Layer<S> for Capture {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if wanted(metadata) {
-            Interest::always()
-        } else {
-            Interest::never()
-        }
-    }
-
-    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        wanted(metadata)
-    }
-
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields(BTreeMap::new());
-        event.record(&mut fields);
-        let captured = Captured { level: *event.metadata().level(), fields: fields.0 };
-        EVENTS.lock().unwrap_or_else(PoisonError::into_inner).push(captured);
-    }
-}
-
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-/// Installs the capturing subscriber for the whole process (the backend's
-/// events come from its poll thread and jobs, not only the test's thread).
-fn capture() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Capture))
-            .expect("no other global subscriber in this test binary");
-    });
-}
-
-/// The events captured so far of consumers in `group`.
-fn events_of(group: &str) -> Vec<Captured> {
-    let events = EVENTS.lock().unwrap_or_else(PoisonError::into_inner);
-    events.iter().filter(|e| e.fields.get("group").is_some_and(|g| g == group)).cloned().collect()
+/// weir-kafka's events of consumers in `group`, from debug up (an event per
+/// message would be trace at most).
+fn events_of(group: &str) -> Vec<Recorded> {
+    global()
+        .all()
+        .into_iter()
+        .filter(|e| e.target.starts_with("weir_kafka") && e.level <= Level::DEBUG)
+        .filter(|e| e.field("group") == Some(group))
+        .collect()
 }
 
 /// The events of `consumer` (weir's number for it) saying `message`.
-fn said(events: &[Captured], consumer: &str, message: &str) -> Vec<Captured> {
-    events.iter().filter(|e| e.message() == message && e.field("consumer") == consumer).cloned().collect()
+fn said(events: &[Recorded], consumer: &str, message: &str) -> Vec<Recorded> {
+    events
+        .iter()
+        .filter(|e| e.message() == message && e.field("consumer") == Some(consumer))
+        .cloned()
+        .collect()
+}
+
+/// A field every event of its kind has.
+fn field<'a>(event: &'a Recorded, name: &str) -> &'a str {
+    event.field(name).unwrap_or_else(|| panic!("no field {name} in {event}"))
+}
+
+/// A time in milliseconds, from a field.
+fn millis(event: &Recorded, name: &str) -> Duration {
+    let value = field(event, name);
+    Duration::from_millis(
+        value.parse().unwrap_or_else(|_| panic!("{name}={value:?} is not a number: {event}")),
+    )
 }
 
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_group_join_and_a_rebalance_are_told_with_shards_and_timing() {
-    capture();
+    global();
     let address = broker();
     let namespace = namespace("events");
     let streamer = streamer(&address, &namespace);
@@ -126,55 +66,58 @@ fn a_group_join_and_a_rebalance_are_told_with_shards_and_timing() {
     let events = events_of(&group);
 
     // Connecting and connected: each consumer once, naming the broker.
-    let connecting: Vec<&Captured> =
+    let connecting: Vec<&Recorded> =
         events.iter().filter(|e| e.message() == "kafka consumer connecting").collect();
     assert_eq!(connecting.len(), 2, "one per consumer: {events:#?}");
     for event in &connecting {
-        assert_eq!((event.level, event.field("servers")), (Level::INFO, address.as_str()), "{event:?}");
-        assert_eq!(event.field("mode"), "LoadBalanced", "{event:?}");
+        assert_eq!((event.level, field(event, "servers")), (Level::INFO, address.as_str()), "{event:?}");
+        assert_eq!(field(event, "mode"), "LoadBalanced", "{event:?}");
     }
-    let (a, b) = (connecting[0].field("consumer"), connecting[1].field("consumer"));
+    let (a, b) = (field(connecting[0], "consumer"), field(connecting[1], "consumer"));
     assert_ne!(a, b, "each consumer has its own number");
     for consumer in [a, b] {
         let connected = said(&events, consumer, "kafka consumer connected");
         assert_eq!(connected.len(), 1, "consumer {consumer}: {events:#?}");
-        assert_eq!(connected[0].field("servers"), address);
-        assert!(connected[0].millis("took_ms") <= started.elapsed(), "{:?}", connected[0]);
+        assert_eq!(field(&connected[0], "servers"), address);
+        assert!(millis(&connected[0], "took_ms") <= started.elapsed(), "{:?}", connected[0]);
         let joining = said(&events, consumer, "joining kafka consumer group");
         assert_eq!(joining.len(), 1, "consumer {consumer}: {events:#?}");
-        assert_eq!((joining[0].level, joining[0].field("topics")), (Level::INFO, topic.as_str()));
+        assert_eq!((joining[0].level, field(&joining[0], "topics")), (Level::INFO, topic.as_str()));
     }
 
     // The first member gets both shards, within the time its join took.
     let a_assigned = said(&events, a, "kafka shards assigned");
     assert!(a_assigned.len() >= 2, "joined, then rebalanced: {events:#?}");
     let join = &a_assigned[0];
-    assert_eq!((join.level, join.field("shards")), (Level::INFO, format!("{shard0},{shard1}").as_str()));
-    assert!(join.millis("waited_ms") <= joined, "waited within the join's {joined:?}: {join:?}");
-    assert!(join.millis("took_ms") <= join.millis("waited_ms"), "{join:?}");
+    assert_eq!((join.level, field(join, "shards")), (Level::INFO, format!("{shard0},{shard1}").as_str()));
+    assert!(millis(join, "waited_ms") <= joined, "waited within the join's {joined:?}: {join:?}");
+    assert!(millis(join, "took_ms") <= millis(join, "waited_ms"), "{join:?}");
 
     // The second member's join takes both back from the first, then splits them.
     let revoked = said(&events, a, "kafka shards revoked");
     assert!(!revoked.is_empty(), "the first member gave its shards up: {events:#?}");
     assert_eq!(
-        (revoked[0].level, revoked[0].field("shards")),
+        (revoked[0].level, field(&revoked[0], "shards")),
         (Level::INFO, format!("{shard0},{shard1}").as_str())
     );
-    assert!(revoked[0].millis("took_ms") <= rebalanced, "{:?}", revoked[0]);
+    assert!(millis(&revoked[0], "took_ms") <= rebalanced, "{:?}", revoked[0]);
     let b_assigned = said(&events, b, "kafka shards assigned");
     let (a_now, b_now) =
         (&a_assigned[a_assigned.len() - 1], b_assigned.last().expect("the second member's shards"));
-    let mut split = [a_now.field("shards"), b_now.field("shards")];
+    let mut split = [field(a_now, "shards"), field(b_now, "shards")];
     split.sort_unstable();
     assert_eq!(split, [shard0.as_str(), shard1.as_str()], "one shard each: {events:#?}");
-    assert!(a_now.millis("waited_ms") <= rebalanced, "since the revocation, within the rebalance: {a_now:?}");
-    assert!(b_now.millis("waited_ms") <= rebalanced, "since its join, within the rebalance: {b_now:?}");
+    assert!(
+        millis(a_now, "waited_ms") <= rebalanced,
+        "since the revocation, within the rebalance: {a_now:?}"
+    );
+    assert!(millis(b_now, "waited_ms") <= rebalanced, "since its join, within the rebalance: {b_now:?}");
     // What the events say is what the consumers report.
     for (consumer, event) in [(&first, a_now), (&second, b_now)] {
         let shards = consumer.core().assignment().cloned().unwrap_or_default();
         let told: Vec<String> =
             shards.iter().map(|(k, s)| format!("{namespace}{}/{}", k.name(), s.0)).collect();
-        assert_eq!(told, [event.field("shards")], "{event:?}");
+        assert_eq!(told, [field(event, "shards")], "{event:?}");
     }
 
     // Consuming tells nothing per message.
@@ -182,6 +125,6 @@ fn a_group_join_and_a_rebalance_are_told_with_shards_and_timing() {
     produce(&streamer, &key, numbered(0..40));
     take(&mut first, 20);
     take(&mut second, 20);
-    let during: Vec<Captured> = events_of(&group).split_off(before);
+    let during: Vec<Recorded> = events_of(&group).split_off(before);
     assert!(during.len() < 10, "40 messages, {} events: {during:#?}", during.len());
 }

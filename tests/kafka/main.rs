@@ -11,6 +11,8 @@ mod broker;
 mod cli;
 mod common;
 mod diagnostics;
+#[path = "../support/events.rs"]
+mod events;
 mod groups;
 mod positions;
 mod producer;
