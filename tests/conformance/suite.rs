@@ -439,16 +439,25 @@ pub async fn load_balanced_splits_shards<R: Runtime, F: Fixture>(fx: &F) {
     }
 }
 
+/// Two joined members of group `workers` on `orders.split`, made with `shards` shards.
+async fn two_members<R: Runtime, F: Fixture>(
+    fx: &F,
+    shards: u32,
+) -> (weir::Streamer<R>, StreamKey, weir::Consumer<R>, weir::Consumer<R>) {
+    let streamer = fx.streamer::<R>();
+    let orders = key("orders.split");
+    fx.create_stream(&streamer, &orders, shards);
+    let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
+    let a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;
+    let b = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced).await;
+    (streamer, orders, a, b)
+}
+
 /// Members share every shard, message by message, each message going to the
 /// member that asks first: together they get each message once, with the
 /// seq it was stored with.
 async fn load_balanced_first_asked<R: Runtime, F: Fixture>(fx: &F) {
-    let streamer = fx.streamer::<R>();
-    let orders = key("orders.split");
-    fx.create_stream(&streamer, &orders, 3);
-    let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
-    let mut a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;
-    let mut b = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced).await;
+    let (streamer, orders, mut a, mut b) = two_members::<R, F>(fx, 3).await;
     let sent = produce(&streamer, &orders, numbered(0..9)).await;
     let mut got: Vec<Message> = Vec::new();
     let both = std::future::poll_fn(|cx| {
@@ -490,12 +499,7 @@ async fn load_balanced_round_robin<R: Runtime, F: Fixture>(fx: &F) {
 }
 
 async fn load_balanced_by_shard<R: Runtime, F: Fixture>(fx: &F) {
-    let streamer = fx.streamer::<R>();
-    let orders = key("orders.split");
-    fx.create_stream(&streamer, &orders, 2);
-    let balanced = options(ConsumerMode::LoadBalanced, Some("workers"));
-    let mut a = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced.clone()).await;
-    let mut b = ready_consumer(fx, &streamer, std::slice::from_ref(&orders), balanced).await;
+    let (streamer, orders, mut a, mut b) = two_members::<R, F>(fx, 2).await;
     produce(&streamer, &orders, numbered(0..8)).await;
     let from_a = take(&mut a, 4).await;
     let from_b = take(&mut b, 4).await;

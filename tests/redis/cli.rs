@@ -3,15 +3,10 @@
 use std::process::Output;
 
 use crate::common::*;
+use crate::support::stdout_lines as lines;
 
 fn weir(args: &[&str], stdin: &[u8]) -> Output {
-    let output = crate::support::run_weir(args, &[("HOST_ID", "weir-redis-cli-test")], stdin);
-    assert!(output.status.success(), "weir {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
-
-fn lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+    crate::support::run_weir_ok(args, &[("HOST_ID", "weir-redis-cli-test")], stdin)
 }
 
 #[test]

@@ -47,6 +47,18 @@ pub fn run_weir_within(args: &[&str], envs: &[(&str, &str)], stdin: &[u8], limit
     output
 }
 
+/// [`run_weir`], failing the test unless the tool exits with status 0.
+pub fn run_weir_ok(args: &[&str], envs: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let output = run_weir(args, envs, stdin);
+    assert!(output.status.success(), "weir {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The lines a finished process wrote to stdout.
+pub fn stdout_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+}
+
 /// [`run_weir_within`] with any stdin: `/dev/null`, a file, …
 pub fn run_weir_from(args: &[&str], envs: &[(&str, &str)], stdin: Stdio, limit: Duration) -> Output {
     finish_within(spawn_weir(args, envs, stdin), args, limit)
