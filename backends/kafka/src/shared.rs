@@ -29,11 +29,15 @@ pub(crate) type Rd = Arc<BaseConsumer<WeirContext>>;
 /// Per partition, the newest commit sent and its outcome.
 pub(crate) type SentCommits = BTreeMap<Partition, (CommitId, Result<(), BackendError>)>;
 
-/// Partitions as diagnostics show them: `topic/partition`, comma-separated.
+/// Partitions as diagnostics show them: `topic/partition`, comma-separated;
+/// `-` for none (a standby member's assignment), as the driver shows shards.
 pub(crate) struct Shards<'a>(pub(crate) &'a [Partition]);
 
 impl fmt::Display for Shards<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("-");
+        }
         for (at, (topic, partition)) in self.0.iter().enumerate() {
             let comma = if at == 0 { "" } else { "," };
             write!(f, "{comma}{topic}/{partition}")?;
