@@ -74,6 +74,35 @@ pub type Streamer<R> = weir_adapters::Streamer<AnyStreamer, R>;
 /// A consumer on any backend, driven by runtime `R`.
 pub type Consumer<R> = weir_adapters::Consumer<AnyConsumer, R>;
 /// One stream out of consumers on any backends, merged by time, driven by runtime `R`.
+///
+/// ```
+/// use std::time::Duration;
+/// use weir::{ConsumerOptions, JoinOptions, NoRuntime, SeqPos, StreamKey, Timestamp};
+///
+/// let sim = weir::connect::<NoRuntime>("sim://join-doc")?;
+/// let (orders, payments) = (StreamKey::new("orders")?, StreamKey::new("payments")?);
+/// let mut producer = sim.create_producer(Default::default())?;
+/// for (key, ms) in [(&orders, 10), (&orders, 30), (&payments, 20), (&payments, 40)] {
+///     let at = Timestamp::from_unix_millis(1_767_225_600_000 + ms)?;
+///     let _receipt = producer.send_at(key, format!("{key} at {ms}"), Some(at))?;
+/// }
+/// let mut sources = Vec::new();
+/// for key in [&orders, &payments] {
+///     let mut consumer = sim.create_consumer(std::slice::from_ref(key), ConsumerOptions::default())?;
+///     weir::block_on(consumer.rewind(SeqPos::Beginning))?;
+///     sources.push(consumer); // a Kafka, stdio or redis consumer fits here too
+/// }
+/// let mut options = JoinOptions::new();
+/// options.set_max_wait(Some(Duration::from_millis(500))); // a silent source holds the rest back 500 ms at most
+/// let mut join = weir::Join::new(sources, options)?;
+/// for expected in ["orders at 10", "payments at 20", "orders at 30"] {
+///     let joined = join.next_blocking()?;
+///     assert_eq!((joined.message.payload.as_str()?, joined.late), (expected, false));
+/// }
+/// // "payments at 40" waits: orders, empty now, may still send something older
+/// // (on the simulator's virtual time, until the simulation moves it 500 ms on).
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Join<R> = weir_adapters::Join<AnyConsumer, R>;
 /// A producer on any backend, driven by runtime `R`.
 pub type Producer<R> = weir_adapters::Producer<AnyProducer, R>;
