@@ -158,21 +158,27 @@ impl LogReader {
         Ok(len.saturating_sub(1) / self.decoder.interval())
     }
 
-    /// Where the last complete frame ends: reads from the last beacon on, not
-    /// from the start. Leaves the reader there.
-    pub(crate) fn seek_end(&mut self) -> Result<u64, BackendError> {
-        let mut k = self.last_beacon()?;
+    /// Moves to the first item boundary after beacon `k`, or after the
+    /// nearest whole beacon before it (a beacon at the very end may be torn),
+    /// or after the header.
+    fn seek_after_beacon(&mut self, mut k: u64) -> Result<(), BackendError> {
         let start = loop {
             if k == 0 {
                 break HEADER_SIZE as u64;
             }
             match self.beacon(k)? {
                 Some((_, next)) => break next,
-                // The last beacon is torn: start from the one before.
                 None => k -= 1,
             }
         };
         self.seek(start);
+        Ok(())
+    }
+
+    /// Where the last complete frame ends: reads from the last beacon on, not
+    /// from the start. Leaves the reader there.
+    pub(crate) fn seek_end(&mut self) -> Result<u64, BackendError> {
+        self.seek_after_beacon(self.last_beacon()?)?;
         while self.next_item()?.is_some() {}
         Ok(self.base)
     }
@@ -181,17 +187,7 @@ impl LogReader {
     /// earlier, which may have fallen inside a frame being written), or the
     /// end of what the file holds. Reads from the beacon before it.
     pub(crate) fn seek_boundary(&mut self, offset: u64) -> Result<u64, BackendError> {
-        let mut k = offset.saturating_sub(1) / self.decoder.interval();
-        let start = loop {
-            if k == 0 {
-                break HEADER_SIZE as u64;
-            }
-            match self.beacon(k)? {
-                Some((_, next)) => break next,
-                None => k -= 1,
-            }
-        };
-        self.seek(start);
+        self.seek_after_beacon(offset.saturating_sub(1) / self.decoder.interval())?;
         while self.base < offset {
             if self.next_item()?.is_none() {
                 break;
