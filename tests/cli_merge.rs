@@ -168,3 +168,30 @@ fn misuse_is_refused_with_status_2() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn relay_merges_its_inputs_into_one_stream() {
+    let input = line("a", 100, "a1") + &line("a", 300, "a3") + &line("b", 200, "b2");
+    let args = [
+        "relay",
+        "--input",
+        "stdio:///a",
+        "--input",
+        "stdio:///b",
+        "--merge",
+        "--max-wait",
+        "none",
+        "--output",
+        "stdio:///all",
+    ];
+    let output = run_weir(&args, &[], input.as_bytes());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            "[2026-01-02T03:04:05.100000 | all | 0 | 0] a1",
+            "[2026-01-02T03:04:05.200000 | all | 1 | 0] b2",
+            "[2026-01-02T03:04:05.300000 | all | 2 | 0] a3",
+        ]
+    );
+}

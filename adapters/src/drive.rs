@@ -1,13 +1,12 @@
 //! The one loop that drives a backend through the core, for every runtime.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use weir_core::backend::ConsumerBackend;
 use weir_core::ConsumerCore;
 
+use crate::alarm::Alarm;
 use crate::report::{self, Pending};
 use crate::runtime::Runtime;
 
@@ -28,14 +27,14 @@ pub(crate) enum Waiting {
 pub(crate) struct Driver<B, R: Runtime> {
     pub(crate) core: ConsumerCore,
     pub(crate) backend: B,
-    timer: Option<(Instant, Pin<Box<R::Timer>>)>,
+    timer: Alarm<R>,
     /// The positioning sent last, timed for its diagnostic.
     positioning: Option<Pending>,
 }
 
 impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
     pub(crate) fn new(core: ConsumerCore, backend: B) -> Self {
-        Self { core, backend, timer: None, positioning: None }
+        Self { core, backend, timer: Alarm::new(), positioning: None }
     }
 
     /// The backend's notion of now: virtual for a simulator, else the wall clock.
@@ -104,25 +103,9 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
 
     /// Arms (or re-arms) the runtime timer for the core's deadline on the wall clock.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let due = match self.core.poll_timeout() {
-            // Virtual time moves by the simulator's hand, not by waiting.
-            Some(due) if self.backend.virtual_now().is_none() => due,
-            _ => {
-                self.timer = None;
-                return Poll::Pending;
-            }
-        };
-        let timer = match &mut self.timer {
-            Some((armed, timer)) if *armed == due => timer,
-            slot => &mut slot.insert((due, Box::pin(R::timer(due)))).1,
-        };
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(_) => {
-                self.timer = None;
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        // Virtual time moves by the simulator's hand, not by waiting.
+        let due = self.core.poll_timeout().filter(|_| self.backend.virtual_now().is_none());
+        self.timer.poll(cx, due)
     }
 
     /// When a parked caller should wake up by itself, if ever.

@@ -13,6 +13,7 @@ use weir_core::{
     StreamKey,
 };
 
+use crate::alarm::Alarm;
 use crate::blocking::{park, thread_waker};
 use crate::consumer::Consumer;
 use crate::drive::Waiting;
@@ -36,7 +37,7 @@ pub struct Join<B, R: Runtime> {
     /// With `by_shard`: per consumer, the source of each (stream, shard) seen.
     routes: Option<Vec<Vec<(StreamKey, ShardId, SourceId)>>>,
     core: JoinCore,
-    timer: Option<(Instant, Pin<Box<R::Timer>>)>,
+    timer: Alarm<R>,
 }
 
 impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
@@ -48,7 +49,7 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
         for _ in &sources {
             let _ = core.add_source(now);
         }
-        Ok(Self { sources, routes: None, core, timer: None })
+        Ok(Self { sources, routes: None, core, timer: Alarm::new() })
     }
 
     /// Joins every (stream, shard) that `consumers` read as a source of its
@@ -70,7 +71,7 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
                 shards.into_iter().map(|(key, shard)| (key, shard, core.add_source(now))).collect()
             })
             .collect();
-        Ok(Self { sources: consumers, routes: Some(routes), core, timer: None })
+        Ok(Self { sources: consumers, routes: Some(routes), core, timer: Alarm::new() })
     }
 
     /// The state machine, for inspection (buffered messages, dropped count…).
@@ -146,24 +147,8 @@ impl<B: ConsumerBackend, R: Runtime> Join<B, R> {
 
     /// Arms (or re-arms) the runtime timer for the join's deadline on the wall clock.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let due = match self.core.poll_timeout() {
-            Some(due) if !self.is_virtual() => due,
-            _ => {
-                self.timer = None;
-                return Poll::Pending;
-            }
-        };
-        let timer = match &mut self.timer {
-            Some((armed, timer)) if *armed == due => timer,
-            slot => &mut slot.insert((due, Box::pin(R::timer(due)))).1,
-        };
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(_) => {
-                self.timer = None;
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let due = self.core.poll_timeout().filter(|_| !self.is_virtual());
+        self.timer.poll(cx, due)
     }
 
     /// Waits for the next message in join order. When every source has

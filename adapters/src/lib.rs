@@ -6,6 +6,7 @@
 //! that feeds the core, hands out messages and waits — is written once, in
 //! [`Consumer`] and [`Producer`].
 
+mod alarm;
 mod blocking;
 mod consumer;
 mod drive;

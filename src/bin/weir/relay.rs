@@ -7,15 +7,17 @@ use weir::{ConsumerError, ConsumerMode, NoRuntime, Producer, ProducerOptions, St
 
 use crate::commit::{commit_all, Committer};
 use crate::consume::options;
+use crate::merge;
 use crate::start;
 use crate::stats::Stats;
 
 /// Arguments of `weir relay`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where to consume from.
-    #[arg(long)]
-    input: StreamUrl,
+    /// Where to consume from; repeat it, with --merge, to relay several
+    /// inputs as one stream in time order.
+    #[arg(long, required = true)]
+    input: Vec<StreamUrl>,
     /// Where to produce to. Its first stream key renames every message's
     /// stream; messages keep their timestamps.
     #[arg(long)]
@@ -31,6 +33,8 @@ pub struct Args {
     count: Option<u64>,
     #[command(flatten)]
     start: start::Flags,
+    #[command(flatten)]
+    merge: merge::MergeFlags,
     /// Print messages/s and bytes/s to stderr once a second.
     #[arg(long)]
     stats: bool,
@@ -44,14 +48,19 @@ struct Stop {
 
 /// Relays until the input ends (or `--count`, or `--exit-at-end`).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let input = crate::consume::connect_input(&args.input, &args.start)?;
+    let inputs: Vec<&StreamUrl> = args.input.iter().collect();
+    if let Some(join) = merge::open(&args.merge, &inputs, args.mode, args.group.as_ref(), &args.start)? {
+        return relay_merged(join, &args);
+    }
+    let first = inputs[0];
+    let input = crate::consume::connect_input(first, &args.start)?;
     let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
     let mut options = options(args.mode, args.group)?;
     start::check(&args.start, options.mode(), &input)?;
     crate::consume::url_settings(&input, &mut options)?;
     let mut committer = Committer::take_over(&mut options);
-    let mut consumer = input.create_consumer(args.input.streams(), options)?;
-    let ends = start::begin(&args.start, &args.input, &input, &mut consumer)?;
+    let mut consumer = input.create_consumer(first.streams(), options)?;
+    let ends = start::begin(&args.start, first, &input, &mut consumer)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
     let target = args.output.streams().first();
     let stats = Stats::start(args.stats);
@@ -94,6 +103,36 @@ fn relay_all(
         }
     }
     Ok(())
+}
+
+/// Relays the merged stream of every `--input` (`--merge`) until every input ends (or `--count`).
+fn relay_merged(mut join: weir::Join<NoRuntime>, args: &Args) -> anyhow::Result<()> {
+    let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
+    let mut producer = output.create_producer(ProducerOptions::default())?;
+    let target = args.output.streams().first();
+    let stats = Stats::start(args.stats);
+    let mut relayed = Ok(());
+    for _ in 0..args.count.unwrap_or(u64::MAX) {
+        let message = match merge::next(&mut join) {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(err) => {
+                relayed = Err(err);
+                break;
+            }
+        };
+        stats.count(message.payload.len());
+        let h = &message.header;
+        let sent = producer
+            .send_at(target.unwrap_or(&h.stream_key), message.payload.clone(), Some(h.timestamp))
+            .with_context(|| format!("relaying message {}/{}/{}", h.stream_key, h.shard, h.seq));
+        if let Err(err) = sent {
+            relayed = Err(err);
+            break;
+        }
+    }
+    merge::report(&join);
+    end(producer, relayed)
 }
 
 /// Ends `producer` whatever `sent` says: what was sent before an error is
