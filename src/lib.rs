@@ -45,8 +45,12 @@
 //! `kafka://`, `redis://` (cargo features `sim`, `stdio`, `kafka`, `redis`).
 
 mod any;
+#[cfg(all(feature = "sim", feature = "file"))]
+mod recording;
 
 pub use any::{AnyConsumer, AnyProducer, AnyStreamer};
+#[cfg(all(feature = "sim", feature = "file"))]
+pub use recording::load_recording;
 #[cfg(feature = "runtime-async-std")]
 pub use weir_adapters::AsyncStd;
 #[cfg(feature = "runtime-smol")]

@@ -242,6 +242,28 @@ impl Broker {
         header
     }
 
+    /// Stores a message on a given shard with a given timestamp, visible at
+    /// once: how a recording (a `.ss` file) is loaded. The stream grows to
+    /// `shard + 1` shards if it has fewer; the seq is the shard's next.
+    pub fn store(
+        &mut self,
+        key: &StreamKey,
+        shard: ShardId,
+        payload: Payload,
+        timestamp: Timestamp,
+    ) -> MessageHeader {
+        let shards = self.streams.entry(key.clone()).or_default();
+        if shards.len() <= shard.0 as usize {
+            shards.resize(shard.0 as usize + 1, Vec::new());
+        }
+        let elapsed = self.elapsed;
+        let log = &mut shards[shard.0 as usize];
+        let visible = log.last().map_or(Duration::ZERO, |last| last.visible).max(elapsed);
+        let seq = SeqNo(log.len() as u64);
+        log.push(Stored { timestamp, payload, visible });
+        MessageHeader::new(key.clone(), shard, seq, timestamp)
+    }
+
     fn log(&self, key: &StreamKey, shard: ShardId) -> &[Stored] {
         self.streams.get(key).and_then(|shards| shards.get(shard.0 as usize)).map_or(&[], Vec::as_slice)
     }
