@@ -214,12 +214,17 @@ fn cli_rows() -> Vec<Row> {
         ));
     }
     if cfg!(feature = "redis") {
-        // Redis cannot tell where its streams end (yet): -e is refused before any connection.
+        // weir lists only the Redis streams a URL names.
         rows.push(usage(
-            &["consume", "redis://127.0.0.1:1/k", "-e"],
-            "--exit-at-end needs to know where each shard ends: redis does not support listing streams",
+            &["list", "redis://127.0.0.1:1"],
+            "redis does not support listing every stream (name the streams)",
         ));
-        rows.push(usage(&["list", "redis://127.0.0.1:1"], "redis does not support listing streams"));
+        // Nothing listens on port 1: -e reads each shard's end first, and says that this failed and why.
+        rows.push(row(
+            &["consume", "redis://127.0.0.1:1/k", "-e"],
+            "", 1, &[],
+            "weir: error: listing the streams of redis://127.0.0.1:1/k: redis: connecting to redis at 127.0.0.1:1: Connection refused",
+        ));
     }
     if cfg!(feature = "kafka") {
         // Refused before any connection: the CLI commits what it wrote out.
