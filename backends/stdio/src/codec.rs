@@ -92,8 +92,10 @@ use bytes::Bytes;
 use weir_core::key::BROADCAST;
 use weir_core::{Message, MessageHeader, Payload, SeqNo, ShardId, StreamKey, StreamKeyError, Timestamp};
 
-pub use format::{check_framable, format_line};
+pub use format::{check_framable, format_line, LineFormatter};
+use header::parse_line_in;
 pub use header::{parse_line, Header};
+use timestamp::ParsedSecond;
 
 /// The complete lines of a buffer, as ranges without their `\n` or `\r\n`.
 ///
@@ -150,6 +152,8 @@ pub struct LineDecoder {
     /// Lines that open with `[` but whose bracket is no header, since the
     /// last [`take_unparsed`](Self::take_unparsed), and the first of them.
     unparsed: (u64, Option<Bytes>),
+    /// The second of the last timestamp read.
+    second: ParsedSecond,
 }
 
 #[derive(Debug)]
@@ -180,6 +184,7 @@ impl LineDecoder {
             index: BTreeMap::new(),
             last: 0,
             unparsed: (0, None),
+            second: ParsedSecond::default(),
         }
     }
 
@@ -219,7 +224,7 @@ impl LineDecoder {
 
     fn decode_in(&mut self, buf: &Bytes, line: Range<usize>, read_at: Timestamp) -> Message {
         let text = buf.get(line.clone()).unwrap_or_default();
-        let (header, payload, stream) = match parse_line(text) {
+        let (header, payload, stream) = match parse_line_in(text, &mut self.second) {
             (Some(header), payload) => match header.key.map(|key| self.stream(key)).transpose() {
                 Ok(stream) => (header, payload, stream.flatten()),
                 // Unreachable: `parse_line` checked the key. Raw is the safe reading.

@@ -15,7 +15,7 @@ use weir_core::{
     Timestamp,
 };
 
-use crate::codec::{check_framable, format_line};
+use crate::codec::{check_framable, LineFormatter};
 
 /// Buffered bytes past which `send` waits for the writer.
 const HIGH_WATER: usize = 16 * 1024 * 1024;
@@ -31,6 +31,7 @@ struct State {
     sink: Option<Box<dyn Write + Send>>,
     /// Next implicit seq per stream (stdio has only shard 0).
     seqs: BTreeMap<StreamKey, u64>,
+    formatter: LineFormatter,
 }
 
 /// Shared by every producer of one output.
@@ -51,6 +52,7 @@ impl Output {
                 flushers: Vec::new(),
                 sink: Some(sink),
                 seqs: BTreeMap::new(),
+                formatter: LineFormatter::new(),
             }),
             changed: Condvar::new(),
         })
@@ -85,11 +87,15 @@ impl Output {
         if let Some(err) = &state.failed {
             return Err(err.clone().into());
         }
-        let seq = state.seqs.entry(key.clone()).or_insert(0);
+        let seq = match state.seqs.get_mut(key) {
+            Some(seq) => seq,
+            None => state.seqs.entry(key.clone()).or_insert(0),
+        };
         let header = MessageHeader::new(key.clone(), ShardId::ZERO, SeqNo(*seq), timestamp);
         *seq += 1;
+        let state = &mut *state;
         let before = state.pending.len();
-        format_line(&header, payload.as_bytes(), &mut state.pending)?;
+        state.formatter.format_framable(&header, payload.as_bytes(), &mut state.pending);
         state.queued += (state.pending.len() - before) as u64;
         if before == 0 {
             // The writer waits only on an empty buffer: wake it once per batch, not per line.

@@ -1,8 +1,8 @@
 //! Producer output: the full header form, one line per message.
 
-use weir_core::{MessageHeader, ProducerError};
+use weir_core::{MessageHeader, ProducerError, Timestamp};
 
-use super::timestamp::{push_padded, write_timestamp};
+use super::timestamp::{push_decimal, SecondText};
 
 /// Checks that `payload` fits on one line and reads back unchanged.
 ///
@@ -22,24 +22,60 @@ pub fn check_framable(payload: &[u8]) -> Result<(), ProducerError> {
 /// Appends `[2026-01-02T03:04:05.123456 | key | 42 | 0] payload\n` to `out`.
 ///
 /// The timestamp is truncated to microseconds. On error (see [`check_framable`])
-/// nothing is written.
+/// nothing is written. A writer of many lines keeps a [`LineFormatter`] instead.
 pub fn format_line(header: &MessageHeader, payload: &[u8], out: &mut Vec<u8>) -> Result<(), ProducerError> {
-    check_framable(payload)?;
-    let key = header.stream_key.name().as_bytes();
-    // 26 timestamp, 20 seq, 10 shard, 11 punctuation.
-    out.reserve(key.len() + payload.len() + 70);
-    out.push(b'[');
-    write_timestamp(header.timestamp, out);
-    out.extend_from_slice(b" | ");
-    out.extend_from_slice(key);
-    out.extend_from_slice(b" | ");
-    push_padded(out, header.seq.0, 0);
-    out.extend_from_slice(b" | ");
-    push_padded(out, u64::from(header.shard.0), 0);
-    out.extend_from_slice(b"] ");
-    out.extend_from_slice(payload);
-    out.push(b'\n');
-    Ok(())
+    LineFormatter::new().format_line(header, payload, out)
+}
+
+/// Writes lines one after another: [`format_line`], with the text of the
+/// previous line's second kept, so that most timestamps cost only their
+/// microseconds. Writes the same bytes as [`format_line`].
+#[derive(Clone, Debug, Default)]
+pub struct LineFormatter {
+    second: SecondText,
+}
+
+impl LineFormatter {
+    /// A formatter that has written nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one line, as [`format_line`] does.
+    pub fn format_line(
+        &mut self,
+        header: &MessageHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProducerError> {
+        check_framable(payload)?;
+        self.format_framable(header, payload, out);
+        Ok(())
+    }
+
+    /// [`format_line`](Self::format_line) for a payload [`check_framable`] accepted.
+    pub(crate) fn format_framable(&mut self, header: &MessageHeader, payload: &[u8], out: &mut Vec<u8>) {
+        let key = header.stream_key.name().as_bytes();
+        // 26 timestamp, 20 seq, 10 shard, 11 punctuation.
+        out.reserve(key.len() + payload.len() + 70);
+        out.push(b'[');
+        self.second.write(header.timestamp, out);
+        out.extend_from_slice(b" | ");
+        out.extend_from_slice(key);
+        out.extend_from_slice(b" | ");
+        push_decimal(out, header.seq.0);
+        out.extend_from_slice(b" | ");
+        push_decimal(out, u64::from(header.shard.0));
+        out.extend_from_slice(b"] ");
+        out.extend_from_slice(payload);
+        out.push(b'\n');
+    }
+
+    /// Appends `at` as lines carry it, `2026-01-02T03:04:05.123456`: the text
+    /// of [`Timestamp`]'s `Display`, without its general-purpose formatter.
+    pub fn timestamp(&mut self, at: Timestamp, out: &mut Vec<u8>) {
+        self.second.write(at, out);
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +155,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_formatter_writes_what_format_line_writes(
+            lines in proptest::collection::vec(
+                ("[a-z]{1,8}", any::<u64>(), any::<u32>(), -2_000_000_000_000i128..2_000_000_000_000, "[ -~]{0,20}"),
+                1..50,
+            ),
+            base in -377_705_116_800_000_000_000i128..253_402_300_700_000_000_000,
+        ) {
+            let mut formatter = LineFormatter::new();
+            let (mut kept, mut fresh) = (Vec::new(), Vec::new());
+            for (key, seq, shard, offset, payload) in &lines {
+                let h = header(key, *seq, *shard, base + offset);
+                formatter.format_line(&h, payload.as_bytes(), &mut kept).unwrap();
+                format_line(&h, payload.as_bytes(), &mut fresh).unwrap();
+            }
+            prop_assert_eq!(String::from_utf8(kept).unwrap(), String::from_utf8(fresh).unwrap());
+        }
+
         #[test]
         fn round_trips_any_framable_payload(
             key in "[A-Za-z0-9._-]{1,249}",

@@ -5,7 +5,7 @@ use std::ops::Range;
 use weir_core::key::MAX_STREAM_KEY_LEN;
 use weir_core::{SeqNo, ShardId, Timestamp};
 
-use super::timestamp::parse_timestamp;
+use super::timestamp::ParsedSecond;
 
 /// Header fields as written on one line; `None` where the line leaves a field out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,11 +25,18 @@ pub struct Header<'a> {
 /// `None` means a raw line: there is no bracket at byte 0, or the bracket is not
 /// one of the accepted headers; its payload is then the whole line. Never panics.
 pub fn parse_line(line: &[u8]) -> (Option<Header<'_>>, Range<usize>) {
+    parse_line_in(line, &mut ParsedSecond::default())
+}
+
+/// [`parse_line`], with the second of the previous line's timestamp at hand.
+pub(crate) fn parse_line_in<'a>(
+    line: &'a [u8],
+    second: &mut ParsedSecond,
+) -> (Option<Header<'a>>, Range<usize>) {
     let raw = (None, 0..line.len());
     let Some(after_open) = line.strip_prefix(b"[") else { return raw };
     let Some(close) = memchr::memchr(b']', after_open) else { return raw };
-    let Ok(inner) = std::str::from_utf8(&after_open[..close]) else { return raw };
-    let Some(header) = parse_header(inner) else { return raw };
+    let Some(header) = parse_header(&after_open[..close], second) else { return raw };
     // `[`, the inside, `]`, then one separating space if there is one.
     let mut start = close + 2;
     if line.get(start) == Some(&b' ') {
@@ -39,17 +46,21 @@ pub fn parse_line(line: &[u8]) -> (Option<Header<'_>>, Range<usize>) {
 }
 
 /// Reads the inside of a bracket: `[ts|]key[|seq[|shard]]` or `ts`, parts trimmed.
-fn parse_header(inner: &str) -> Option<Header<'_>> {
-    let mut parts = [""; 4];
+///
+/// The inside must be UTF-8. Splitting at `|` (ASCII) keeps that part by part,
+/// and every field is ASCII: a part with another byte is no field, so no part
+/// needs checking as a whole but one that [`trim`] must decode.
+fn parse_header<'a>(inner: &'a [u8], second: &mut ParsedSecond) -> Option<Header<'a>> {
+    let mut parts: [&[u8]; 4] = [&[]; 4];
     let mut count = 0;
-    for part in inner.split('|') {
+    for part in inner.split(|&b| b == b'|') {
         // A fifth part makes the whole bracket a payload, so stop looking.
-        *parts.get_mut(count)? = part.trim();
+        *parts.get_mut(count)? = trim(part)?;
         count += 1;
     }
     let parts = &parts[..count];
     let (timestamp, fields) =
-        match parts.split_first().and_then(|(first, rest)| Some((parse_timestamp(first)?, rest))) {
+        match parts.split_first().and_then(|(first, rest)| Some((second.parse(first)?, rest))) {
             Some((timestamp, rest)) => (Some(timestamp), rest),
             None => (None, parts),
         };
@@ -58,13 +69,12 @@ fn parse_header(inner: &str) -> Option<Header<'_>> {
         Some(key) => Some(valid_key(key)?),
         None => None,
     };
-    // `str::parse` like the reference: decimal, an optional leading `+`, no overflow.
     let seq = match fields.next() {
-        Some(seq) => Some(SeqNo(seq.parse().ok()?)),
+        Some(seq) => Some(SeqNo(number(seq)?)),
         None => None,
     };
     let shard = match fields.next() {
-        Some(shard) => Some(ShardId(shard.parse().ok()?)),
+        Some(shard) => Some(ShardId(number(shard)?)),
         None => None,
     };
     if fields.next().is_some() {
@@ -73,11 +83,35 @@ fn parse_header(inner: &str) -> Option<Header<'_>> {
     Some(Header { timestamp, key, seq, shard })
 }
 
+/// `str::trim` of a part; `None` if the part is not UTF-8 and has to be
+/// decoded. The usual case, ASCII spaces around visible ASCII, decodes nothing:
+/// a part left with other bytes inside is no field anyway.
+fn trim(part: &[u8]) -> Option<&[u8]> {
+    let start = part.iter().position(|&b| b != b' ').unwrap_or(part.len());
+    let end = part.iter().rposition(|&b| b != b' ').map_or(start, |at| at + 1);
+    let inner = part.get(start..end).unwrap_or_default();
+    match (inner.first(), inner.last()) {
+        (None, _) => Some(inner),
+        // Visible ASCII is never white space: nothing more to trim.
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => Some(inner),
+        _ => std::str::from_utf8(inner).ok().map(|text| text.trim().as_bytes()),
+    }
+}
+
+/// `str::parse` like the reference: decimal, an optional leading `+`, no overflow.
+fn number<T: std::str::FromStr>(part: &[u8]) -> Option<T> {
+    std::str::from_utf8(part).ok()?.parse().ok()
+}
+
 /// `key` if it is a valid stream key (the rule of `StreamKey::new`, without allocating).
-fn valid_key(key: &str) -> Option<&str> {
+fn valid_key(key: &[u8]) -> Option<&str> {
     let ok = (1..=MAX_STREAM_KEY_LEN).contains(&key.len())
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    ok.then_some(key)
+        && key.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        std::str::from_utf8(key).ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -251,8 +285,23 @@ mod tests {
         }
 
         #[test]
+        fn trims_like_str_trim(part in r"[ \t\u{a0}\u{3000}\u{2003}\u{85}a-c|\u{e9}]{0,12}") {
+            prop_assert_eq!(trim(part.as_bytes()), Some(part.trim().as_bytes()));
+        }
+
+        #[test]
+        fn trims_bytes_that_are_not_utf8_to_nothing_valid(part in proptest::collection::vec(any::<u8>(), 0..12)) {
+            match (trim(&part), std::str::from_utf8(&part)) {
+                (Some(trimmed), Ok(text)) => prop_assert_eq!(trimmed, text.trim().as_bytes()),
+                // Not UTF-8: either refused, or kept with a byte no field accepts.
+                (Some(trimmed), Err(_)) => prop_assert!(!trimmed.is_ascii()),
+                (None, text) => prop_assert!(text.is_err()),
+            }
+        }
+
+        #[test]
         fn keys_are_those_stream_key_accepts(key in r"[ -~\u{e9}]{0,4}|[a-z]{248,251}") {
-            prop_assert_eq!(valid_key(&key).is_some(), StreamKey::new(&key).is_ok());
+            prop_assert_eq!(valid_key(key.as_bytes()).is_some(), StreamKey::new(&key).is_ok());
         }
     }
 }

@@ -5,23 +5,60 @@
 //! `String` on every write). Every header's first part is tried as a timestamp,
 //! so that cost would land on every keyed line; these fixed-format versions give
 //! the same answers (tested against the core's functions) without it.
+//!
+//! Consecutive lines mostly share their second, so both directions keep the
+//! last second seen: [`SecondText`] its text for writing, [`ParsedSecond`] its
+//! value for reading. A line of the same second then costs its fraction only.
 
-use time::{Date, Month, PrimitiveDateTime, Time};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use weir_core::Timestamp;
 
 /// Reads `[+|-]YYYY-MM-DDTHH:MM:SS[.fraction][Z]` as UTC, exactly as [`Timestamp::parse`] does.
 ///
 /// Like `time`'s `[subsecond]`, the fraction takes 1 to 32 digits and digits past
 /// the ninth (below a nanosecond) are read and ignored.
+#[cfg(test)]
 pub(crate) fn parse_timestamp(text: &str) -> Option<Timestamp> {
-    let text = text.as_bytes();
-    let text = text.strip_suffix(b"Z").unwrap_or(text);
-    let (negative, text) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, text),
-    };
-    let (fixed, fraction) = text.split_at_checked(19)?;
+    ParsedSecond::default().parse(text.as_bytes())
+}
+
+/// The last second [`ParsedSecond::parse`] read: its text and its value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ParsedSecond {
+    text: [u8; 19],
+    /// `None` until a timestamp without a sign was read.
+    at: Option<OffsetDateTime>,
+}
+
+impl ParsedSecond {
+    /// [`parse_timestamp`], reading the date and time only when the second
+    /// differs from the previous call's.
+    pub(crate) fn parse(&mut self, text: &[u8]) -> Option<Timestamp> {
+        let text = text.strip_suffix(b"Z").unwrap_or(text);
+        let (negative, text) = match text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, text),
+        };
+        let (fixed, fraction) = text.split_at_checked(19)?;
+        let nanos = parse_fraction(fraction)?;
+        let second = match self.at {
+            Some(at) if !negative && self.text == fixed => at,
+            _ => {
+                let at = parse_second(fixed, negative)?;
+                if !negative {
+                    self.text.copy_from_slice(fixed);
+                    self.at = Some(at);
+                }
+                at
+            }
+        };
+        second.replace_nanosecond(nanos).ok().map(Timestamp::from_datetime)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (19 bytes) as a UTC time, the year negated if `negative`.
+fn parse_second(fixed: &[u8], negative: bool) -> Option<OffsetDateTime> {
     let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1] = *fixed
     else {
         return None;
@@ -31,24 +68,24 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<Timestamp> {
     let month = Month::try_from(number(&[m0, m1])? as u8).ok()?;
     let date = Date::from_calendar_date(year, month, number(&[d0, d1])? as u8).ok()?;
     let hms = [number(&[h0, h1])?, number(&[n0, n1])?, number(&[s0, s1])?].map(|n| n as u8);
-    let nanos = match fraction {
-        [] => 0,
+    let time = Time::from_hms(hms[0], hms[1], hms[2]).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// The nanoseconds of `[.fraction]`: nothing, or a dot and 1 to 32 digits.
+fn parse_fraction(fraction: &[u8]) -> Option<u32> {
+    match fraction {
+        [] => Some(0),
         [b'.', digits @ ..] if (1..=32).contains(&digits.len()) => {
-            let mut nanos = 0;
-            for (at, &digit) in digits.iter().enumerate() {
-                if !digit.is_ascii_digit() {
-                    return None;
-                }
-                if at < 9 {
-                    nanos += u32::from(digit - b'0') * 10u32.pow(8 - at as u32);
-                }
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
             }
-            nanos
+            let read = &digits[..digits.len().min(9)];
+            let nanos = read.iter().fold(0u32, |nanos, &digit| nanos * 10 + u32::from(digit - b'0'));
+            Some(nanos * 10u32.pow(9 - read.len() as u32))
         }
-        _ => return None,
-    };
-    let time = Time::from_hms_nano(hms[0], hms[1], hms[2], nanos).ok()?;
-    Some(Timestamp::from_datetime(PrimitiveDateTime::new(date, time).assume_utc()))
+        _ => None,
+    }
 }
 
 /// The value of 2 or 4 ASCII digits.
@@ -58,38 +95,107 @@ fn number(digits: &[u8]) -> Option<u16> {
         .try_fold(0u16, |value, &digit| digit.is_ascii_digit().then(|| value * 10 + u16::from(digit - b'0')))
 }
 
-/// Appends the producers' full form, `2026-01-02T03:04:05.123456`, as [`Timestamp::write_full`] writes it.
-pub(crate) fn write_timestamp(at: Timestamp, out: &mut Vec<u8>) {
-    let at = at.datetime();
-    let year = at.year();
-    if year < 0 {
-        out.push(b'-');
-    }
-    push_padded(out, u64::from(year.unsigned_abs()), 4);
-    out.push(b'-');
-    push_padded(out, u64::from(u8::from(at.month())), 2);
-    out.push(b'-');
-    push_padded(out, u64::from(at.day()), 2);
-    out.push(b'T');
-    push_padded(out, u64::from(at.hour()), 2);
-    out.push(b':');
-    push_padded(out, u64::from(at.minute()), 2);
-    out.push(b':');
-    push_padded(out, u64::from(at.second()), 2);
-    out.push(b'.');
-    push_padded(out, u64::from(at.microsecond()), 6);
+/// The text of the last second written, `2026-01-02T03:04:05.` (a `-` first
+/// for a negative year), with room for the microseconds after it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SecondText {
+    /// The second `text` holds, `None` before the first write.
+    second: Option<(Date, u8, u8, u8)>,
+    text: [u8; 30],
+    /// Where the microseconds go: `text[..micros]` is the second and its dot.
+    micros: usize,
 }
 
-/// Appends `value` in decimal, zero-padded to at least `width` digits.
-pub(crate) fn push_padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    while value > 0 || start == digits.len() {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
+impl SecondText {
+    /// Appends the producers' full form, `2026-01-02T03:04:05.123456`, as
+    /// [`Timestamp::write_full`] writes it; the date and time are formatted
+    /// only when the second differs from the previous call's.
+    pub(crate) fn write(&mut self, at: Timestamp, out: &mut Vec<u8>) {
+        let at = at.datetime();
+        let second = (at.date(), at.hour(), at.minute(), at.second());
+        if self.second != Some(second) {
+            self.fill(at);
+            self.second = Some(second);
+        }
+        let end = self.micros + 6;
+        if let Some(micros) = self.text.get_mut(self.micros..end) {
+            micros.copy_from_slice(&fixed_digits::<6>(at.microsecond()));
+        }
+        out.extend_from_slice(self.text.get(..end).unwrap_or_default());
+    }
+
+    /// Formats `at`'s date and time, up to its dot.
+    fn fill(&mut self, at: OffsetDateTime) {
+        let (year, month, day) = at.to_calendar_date();
+        let mut text = Vec::with_capacity(self.text.len());
+        if year < 0 {
+            text.push(b'-');
+        }
+        // `time` writes at least four digits; its years have at most six.
+        if year.unsigned_abs() > 9999 {
+            push_decimal(&mut text, u64::from(year.unsigned_abs()));
+        } else {
+            text.extend_from_slice(&fixed_digits::<4>(year.unsigned_abs()));
+        }
+        for (separator, value) in [
+            (b'-', u8::from(month)),
+            (b'-', day),
+            (b'T', at.hour()),
+            (b':', at.minute()),
+            (b':', at.second()),
+        ] {
+            text.push(separator);
+            text.extend_from_slice(&fixed_digits::<2>(u32::from(value)));
+        }
+        text.push(b'.');
+        self.micros = text.len().min(self.text.len() - 6);
+        if let Some(head) = self.text.get_mut(..self.micros) {
+            head.copy_from_slice(text.get(..self.micros).unwrap_or_default());
+        }
+    }
+}
+
+/// Appends the producers' full form of `at` (see [`SecondText::write`]), without a cache.
+#[cfg(test)]
+pub(crate) fn write_timestamp(at: Timestamp, out: &mut Vec<u8>) {
+    SecondText::default().write(at, out);
+}
+
+/// Two decimal digits of each value 0 to 99.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// The last `N` decimal digits of `value`, zero-padded.
+fn fixed_digits<const N: usize>(mut value: u32) -> [u8; N] {
+    let mut digits = [b'0'; N];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
         value /= 10;
     }
-    let start = start.min(digits.len() - width.min(digits.len()));
+    digits
+}
+
+/// Appends `value` in decimal, no padding.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    while value >= 100 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if value >= 10 {
+        let pair = value as usize * 2;
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        start -= 1;
+        digits[start] = b'0' + value as u8;
+    }
     out.extend_from_slice(&digits[start..]);
 }
 
@@ -155,13 +261,98 @@ mod tests {
     }
 
     #[test]
-    fn pads_numbers() {
+    fn writes_decimals() {
         let mut out = Vec::new();
-        for (value, width) in [(0, 0), (0, 4), (7, 2), (123, 2), (u64::MAX, 0), (u64::MAX, 30)] {
-            push_padded(&mut out, value, width);
+        for value in [0, 7, 10, 99, 100, 123, 1000, 4_294_967_295, u64::MAX] {
+            push_decimal(&mut out, value);
             out.push(b' ');
         }
-        assert_eq!(String::from_utf8(out).unwrap(), format!("0 0000 07 123 {0} {0} ", u64::MAX));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("0 7 10 99 100 123 1000 4294967295 {} ", u64::MAX)
+        );
+        for value in [0, 1, 9, 10, 99, 100, 999_999, 1_000_000, u64::MAX / 3] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, value);
+            assert_eq!(out, value.to_string().into_bytes());
+        }
+    }
+
+    /// Nanoseconds of `text`, a timestamp `Timestamp::parse` reads.
+    fn nanos(text: &str) -> i128 {
+        Timestamp::parse(text).unwrap().unix_nanos()
+    }
+
+    /// Timestamps a writer meets in a row: many in one second (sub-millisecond
+    /// steps, sub-microsecond ones that write the same text), then across each
+    /// boundary of the date and time, forwards and back.
+    fn sequences() -> Vec<Vec<i128>> {
+        let steps = [1, 999, 1_000, 1_001, 250_000, 999_999, 1_000_000, 333_333_333];
+        let mut runs = Vec::new();
+        for start in [
+            "2026-01-02T03:04:05",
+            "2026-01-02T03:04:59.999",
+            "2026-01-02T03:59:59.999",
+            "2026-01-02T23:59:59.999",
+            "2026-01-31T23:59:59.999",
+            "2026-02-28T23:59:59.999",
+            "2024-02-28T23:59:59.999",
+            "2024-02-29T23:59:59.999",
+            "2026-12-31T23:59:59.999",
+            "1999-12-31T23:59:59.999",
+            "1969-12-31T23:59:59.999",
+            "0000-12-31T23:59:59.999",
+            "-0001-12-31T23:59:59.999",
+            "9999-12-31T23:40:00.999",
+        ] {
+            let first = nanos(start);
+            for step in steps {
+                runs.push((0..3_000).map(|i| first + i * step).collect());
+                runs.push((0..3_000).map(|i| first + 3_000 * step - i * step).collect());
+            }
+        }
+        // Back and forth across one boundary: the cache must follow every change.
+        let midnight = nanos("2027-01-01T00:00:00");
+        runs.push((0..1_000).map(|i| midnight + if i % 2 == 0 { -1 } else { i }).collect());
+        runs
+    }
+
+    #[test]
+    fn the_cached_second_writes_what_the_general_formatter_writes() {
+        let mut count = 0;
+        for run in sequences() {
+            let mut cached = SecondText::default();
+            let mut out = Vec::new();
+            for nanos in run {
+                let at = Timestamp::from_unix_nanos(nanos).unwrap();
+                out.clear();
+                cached.write(at, &mut out);
+                // `to_string` is `time`'s general-purpose formatter (`Timestamp::write_full`).
+                assert_eq!(std::str::from_utf8(&out).unwrap(), at.to_string(), "{nanos} ns");
+                count += 1;
+            }
+        }
+        assert!(count > 600_000, "{count}");
+    }
+
+    #[test]
+    fn the_cached_second_reads_what_core_reads() {
+        let mut cached = ParsedSecond::default();
+        for run in sequences() {
+            for nanos in run.into_iter().step_by(7) {
+                let at = Timestamp::from_unix_nanos(nanos).unwrap();
+                let full = at.to_string();
+                // The second alone (its first 19 bytes; cut short for a negative year).
+                let second = full.get(..19).unwrap_or_default().to_owned();
+                for text in [format!("{full}Z"), second, full] {
+                    assert_eq!(cached.parse(text.as_bytes()), Timestamp::parse(&text).ok(), "{text}");
+                }
+                // A sign, a bad fraction or a bad second after a cached one.
+                for text in ["+2026-01-02T03:04:05.5", "-2026-01-02T03:04:05", "2026-01-02T03:04:05.x"] {
+                    assert_eq!(cached.parse(text.as_bytes()), Timestamp::parse(text).ok(), "{text}");
+                }
+            }
+        }
     }
 
     proptest! {
@@ -181,6 +372,24 @@ mod tests {
         fn writes_what_core_writes(nanos in -377_705_116_800_000_000_000i128..253_402_300_800_000_000_000) {
             let at = Timestamp::from_unix_nanos(nanos).unwrap();
             prop_assert_eq!(full(at), at.to_string());
+        }
+
+        #[test]
+        fn the_cache_follows_any_sequence(
+            seconds in proptest::collection::vec(-62_135_596_800i64..253_402_300_800, 1..8),
+            fractions in proptest::collection::vec(0u32..1_000_000_000, 1..40),
+        ) {
+            let mut written = SecondText::default();
+            let mut read = ParsedSecond::default();
+            for (i, nanos) in fractions.iter().enumerate() {
+                let second = seconds[i % seconds.len()];
+                let at = Timestamp::from_unix_nanos(i128::from(second) * 1_000_000_000 + i128::from(*nanos)).unwrap();
+                let mut out = Vec::new();
+                written.write(at, &mut out);
+                let text = String::from_utf8(out).unwrap();
+                prop_assert_eq!(&text, &at.to_string());
+                prop_assert_eq!(read.parse(text.as_bytes()), Timestamp::parse(&text).ok());
+            }
         }
     }
 }
