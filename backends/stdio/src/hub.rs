@@ -295,15 +295,32 @@ impl State {
     fn dispatch(&mut self, message: Message, wake: &mut Vec<Waker>) {
         let mut targets = std::mem::take(&mut self.targets);
         let key = message.stream_key();
+        // The last ungrouped consumer, given the message itself if no group wants it:
+        // one consumer, the usual case, costs no clone.
+        let mut last = None;
         for slot in self.consumers.values_mut().filter(|slot| slot.wants(key)) {
             match slot.group {
-                None => push(slot, message.clone(), wake),
+                None => {
+                    if let Some(before) = last.replace(slot) {
+                        push(before, message.clone(), wake);
+                    }
+                }
                 Some(group) if !targets.contains(&group) => targets.push(group),
                 Some(_) => {}
             }
         }
-        for group in targets.drain(..) {
-            self.deliver_to_group(group, message.clone(), wake);
+        match (last, targets.pop()) {
+            (Some(slot), None) => push(slot, message, wake),
+            (last, Some(final_group)) => {
+                if let Some(slot) = last {
+                    push(slot, message.clone(), wake);
+                }
+                for group in targets.drain(..) {
+                    self.deliver_to_group(group, message.clone(), wake);
+                }
+                self.deliver_to_group(final_group, message, wake);
+            }
+            (None, None) => {}
         }
         self.targets = targets;
     }

@@ -135,7 +135,7 @@ pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()>
     let mut consumer = streamer.create_consumer(args.url.streams(), options)?;
     let mut ends = start::begin(&args.start, &args.url, &streamer, &mut consumer)?;
     let stats = Stats::start(args.stats);
-    let mut scratch = Vec::new();
+    let mut scratch = format::Scratch::default();
     for _ in 0..args.count.unwrap_or(u64::MAX) {
         if ends.as_ref().is_some_and(start::Ends::reached) {
             break;
@@ -170,7 +170,7 @@ pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()>
 /// Prints the merged stream of every URL (`--merge`) until every input ends (or `--count`).
 fn print_merged(mut join: weir::Join<NoRuntime>, args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     let stats = Stats::start(args.stats);
-    let mut scratch = Vec::new();
+    let mut scratch = format::Scratch::default();
     let mut printed = Ok(());
     for _ in 0..args.count.unwrap_or(u64::MAX) {
         let message = match merge::next(&mut join) {

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use weir::Message;
+use weir_stdio::codec::LineFormatter;
 
 use crate::template::Template;
 
@@ -33,41 +34,53 @@ impl Format {
     }
 }
 
+/// What printing one message after another reuses: a line buffer, and the
+/// text of the last timestamp's second (timestamps are written without
+/// `time`'s general-purpose formatter).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    line: Vec<u8>,
+    formatter: LineFormatter,
+}
+
 /// Writes `message` to `out` as `format`, one line.
 pub fn write(
     out: &mut impl Write,
     format: &Format,
     message: &Message,
-    scratch: &mut Vec<u8>,
+    scratch: &mut Scratch,
 ) -> anyhow::Result<()> {
     let payload = message.payload.as_bytes();
+    let Scratch { line, formatter } = scratch;
     match format {
         Format::Template(template) => {
-            scratch.clear();
-            template.write(message, scratch);
-            out.write_all(scratch).context("writing stdout")?;
+            line.clear();
+            template.write(message, line, formatter);
+            out.write_all(line).context("writing stdout")?;
         }
         Format::Line => {
-            scratch.clear();
-            weir_stdio::codec::format_line(&message.header, payload, scratch).with_context(|| {
+            line.clear();
+            formatter.format_line(&message.header, payload, line).with_context(|| {
                 let h = &message.header;
                 format!(
                     "message {}/{}/{} cannot be printed as a line (--format json can print it)",
                     h.stream_key, h.shard, h.seq
                 )
             })?;
-            out.write_all(scratch).context("writing stdout")?;
+            out.write_all(line).context("writing stdout")?;
         }
         Format::Payload => {
             out.write_all(payload).and_then(|()| out.write_all(b"\n")).context("writing stdout")?;
         }
         Format::Json => {
             let h = &message.header;
+            line.clear();
+            formatter.timestamp(h.timestamp, line);
             let mut object = serde_json::json!({
                 "stream": h.stream_key.name(),
                 "shard": h.shard.0,
                 "seq": h.seq.0,
-                "timestamp": h.timestamp.to_string(),
+                "timestamp": String::from_utf8_lossy(line),
             });
             match message.payload.as_str() {
                 Ok(text) => object["payload"] = text.into(),

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use weir::Message;
+use weir_stdio::codec::LineFormatter;
 
 /// A field a template can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,8 +76,9 @@ impl Template {
         Ok(Self(pieces))
     }
 
-    /// Appends `message` as one line (with its newline) to `line`.
-    pub fn write(&self, message: &Message, line: &mut Vec<u8>) {
+    /// Appends `message` as one line (with its newline) to `line`; `formatter`
+    /// writes the timestamp as stdio lines carry it.
+    pub fn write(&self, message: &Message, line: &mut Vec<u8>, formatter: &mut LineFormatter) {
         let h = &message.header;
         for piece in &self.0 {
             // Writing to a Vec cannot fail.
@@ -85,7 +87,10 @@ impl Template {
                 Piece::Field(Field::Stream) => line.write_all(h.stream_key.name().as_bytes()),
                 Piece::Field(Field::Shard) => write!(line, "{}", h.shard),
                 Piece::Field(Field::Seq) => write!(line, "{}", h.seq),
-                Piece::Field(Field::Timestamp) => write!(line, "{}", h.timestamp),
+                Piece::Field(Field::Timestamp) => {
+                    formatter.timestamp(h.timestamp, line);
+                    Ok(())
+                }
                 Piece::Field(Field::Payload) => line.write_all(message.payload.as_bytes()),
             };
         }
@@ -104,7 +109,11 @@ mod tests {
         let header = MessageHeader::new(key, ShardId(2), SeqNo(41), Timestamp::UNIX_EPOCH);
         let message = Message::new(header, "hi {there}".into());
         let mut line = Vec::new();
-        Template::parse(template).unwrap_or_else(|err| panic!("{err}")).write(&message, &mut line);
+        Template::parse(template).unwrap_or_else(|err| panic!("{err}")).write(
+            &message,
+            &mut line,
+            &mut LineFormatter::new(),
+        );
         String::from_utf8_lossy(&line).into_owned()
     }
 

@@ -53,10 +53,12 @@ pub(crate) fn parse_line_in<'a>(
 fn parse_header<'a>(inner: &'a [u8], second: &mut ParsedSecond) -> Option<Header<'a>> {
     let mut parts: [&[u8]; 4] = [&[]; 4];
     let mut count = 0;
-    for part in inner.split(|&b| b == b'|') {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'|', inner).chain([inner.len()]) {
         // A fifth part makes the whole bracket a payload, so stop looking.
-        *parts.get_mut(count)? = trim(part)?;
+        *parts.get_mut(count)? = trim(inner.get(start..end)?)?;
         count += 1;
+        start = end + 1;
     }
     let parts = &parts[..count];
     let (timestamp, fields) =
