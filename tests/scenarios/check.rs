@@ -1,11 +1,14 @@
 //! The model a scenario keeps of what should happen, and the invariants it
 //! checks every delivery against. Independent of the sim's own bookkeeping:
-//! expected positions come from what the workload produced and committed.
+//! what was stored comes from the producer's receipts, resume points from
+//! commit answers, runs and positions from the application's own operations
+//! and the assignments its consumer reported. The few facts only a broker
+//! knows (a rebalance or restart, a member fenced) are named where used, and
+//! only ever widen what is accepted to one of two exact seqs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use weir::core::{StreamShard, Target};
-use weir::sim::{MemberId, Segment, SegmentStart};
 use weir::{ConsumerGroup, Message, SeqPos, Timestamp};
 
 /// One produced message, as its receipt reported it.
@@ -45,26 +48,99 @@ impl Model {
     }
 }
 
-/// What the checker remembers of one consumer incarnation.
-#[derive(Default)]
-pub struct Seen {
-    /// Per shard: the segment and seq of the last delivery.
-    pub last: BTreeMap<StreamShard, (u64, u64)>,
-    /// Where the model says each shard's Created/Positioned segment starts.
-    pub expect_start: BTreeMap<StreamShard, u64>,
-    /// The last seek's point, with each shard's length when it was asked:
-    /// messages stored after the seek may carry earlier timestamps (Kafka too
-    /// resolves a seek to offsets once).
-    pub seek_floor: Option<(Timestamp, BTreeMap<StreamShard, u64>)>,
+/// Where the application expects a shard's next run of messages to start,
+/// from what it did and what it was told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// It created a consumer without a group, or rewound or sought: the seq
+    /// the model resolves the positioning to, and which operation it was.
+    At(u64, &'static str),
+    /// Its consumer reported the shard newly assigned: the group's committed
+    /// seq (from commit answers), else the beginning (offset reset Earliest).
+    Resume,
 }
 
-/// A delivery, with what the sim consumer reported about it.
+/// What the checker remembers of one consumer incarnation: only what the
+/// application saw (its operations, their answers, its messages, the
+/// assignments it was told of).
+#[derive(Default)]
+pub struct Seen {
+    /// Per shard: the seq of the last delivery.
+    pub last: BTreeMap<StreamShard, u64>,
+    /// Per shard: where its next delivery must start a run, when it must.
+    pub start: BTreeMap<StreamShard, Start>,
+    /// Per shard positioned by the last seek: its point, and the shard's
+    /// length when it was asked. Messages stored after the seek may carry
+    /// earlier timestamps (Kafka too resolves a seek to offsets once).
+    pub seek_floor: BTreeMap<StreamShard, (Timestamp, u64)>,
+    /// Per shard with a run going, how many times the broker disturbed the
+    /// group since (a rebalance, a redelivery, a restart): facts only the
+    /// broker knows. Each lets the run restart once at the resume point,
+    /// whenever the consumer gets to it (it may first hand out what it had
+    /// buffered): the application cannot tell a restart from a jump.
+    pub restarts: BTreeMap<StreamShard, u32>,
+    /// Per shard, every seq this incarnation handed out: a commit answer is
+    /// vouched for only if it resumes after one of them.
+    pub delivered: BTreeMap<StreamShard, BTreeSet<u64>>,
+}
+
+impl Seen {
+    /// A rewind or seek that completed: only `starts` are fed from now on.
+    pub fn positioned(&mut self, starts: BTreeMap<StreamShard, Start>) {
+        self.last.clear();
+        self.seek_floor.clear();
+        self.restarts.clear();
+        self.start = starts;
+    }
+
+    /// The consumer reported `now` as its assignment, after `before`.
+    pub fn reassigned(
+        &mut self,
+        before: Option<&BTreeSet<StreamShard>>,
+        now: Option<&BTreeSet<StreamShard>>,
+    ) {
+        let held =
+            |set: Option<&BTreeSet<StreamShard>>, shard: &StreamShard| set.is_some_and(|s| s.contains(shard));
+        self.last.retain(|shard, _| held(now, shard));
+        self.start.retain(|shard, _| held(now, shard));
+        self.seek_floor.retain(|shard, _| held(now, shard));
+        self.restarts.retain(|shard, _| held(now, shard));
+        for shard in now.into_iter().flatten() {
+            if !held(before, shard) {
+                self.start.insert(shard.clone(), Start::Resume);
+            }
+        }
+    }
+
+    /// The broker disturbed the consumer's group: every shard it holds (by
+    /// the `assignment` it last reported) or has a run of may restart once
+    /// more at the resume point, even after a run that starts later: the
+    /// consumer may hand out what it fetched before it heeds the disturbance.
+    pub fn disturbed(&mut self, assignment: Option<&BTreeSet<StreamShard>>) {
+        let shards: BTreeSet<&StreamShard> =
+            self.last.keys().chain(assignment.into_iter().flatten()).collect();
+        for shard in shards {
+            *self.restarts.entry(shard.clone()).or_default() += 1;
+        }
+    }
+
+    /// Whether the application was handed `seq` of `shard` (this incarnation).
+    pub fn was_delivered(&self, shard: &StreamShard, seq: u64) -> bool {
+        self.delivered.get(shard).is_some_and(|seqs| seqs.contains(&seq))
+    }
+}
+
+/// A delivery, with what the application knows around it.
 pub struct Delivery<'a> {
     pub message: &'a Message,
-    pub segment: Option<Segment>,
+    /// The consumer's group, from its options.
     pub group: Option<&'a ConsumerGroup>,
-    pub member: Option<MemberId>,
-    pub owner: Option<MemberId>,
+    /// The assignment the consumer reported to the application.
+    pub assignment: Option<&'a BTreeSet<StreamShard>>,
+    /// Whether the broker declared this member dead while it still runs: a
+    /// fact only the broker knows (Kafka's consumer learns it at its next
+    /// commit or heartbeat). A fenced member may still hand out what it had
+    /// fetched, from a run that started under an older commit.
     pub fenced: bool,
 }
 
@@ -74,73 +150,68 @@ pub fn check(model: &Model, seen: &mut Seen, d: &Delivery<'_>) -> Result<(), Str
     let shard: StreamShard = (m.stream_key().clone(), m.shard());
     let seq = m.seq().0;
     let at = format!("{}/{}#{seq}", shard.0, shard.1 .0);
-    // Integrity: what was stored, unchanged.
+    // Integrity: what the producer's receipt said was stored, unchanged.
     let stored = model.log.get(&shard).and_then(|log| log.get(seq as usize));
     let Some(stored) = stored else { return Err(format!("{at} was never produced")) };
     if m.payload.as_str().ok() != Some(stored.payload.as_str()) || m.timestamp() != stored.timestamp {
         return Err(format!("{at} payload or timestamp differs from what was produced"));
     }
-    // One owner per shard per group: only the broker's owner hands out a
-    // group shard (a fenced member may still hand out what it had fetched).
-    if let (Some(member), Some(group)) = (d.member, d.group) {
-        if d.owner != Some(member) && !d.fenced {
+    // One owner per shard per group: a group member hands out only shards of
+    // the assignment it reported (that live members' assignments never
+    // overlap is checked after every step).
+    if let (Some(group), Some(assignment)) = (d.group, d.assignment) {
+        if !assignment.contains(&shard) {
             return Err(format!(
-                "{at} delivered by m{} of {} while the owner is {:?}",
-                member.0,
-                group.name(),
-                d.owner
+                "{at} delivered in group {} outside the assignment {assignment:?}",
+                group.name()
             ));
         }
     }
-    let Some(segment) = d.segment else {
-        return Err(format!("{at} delivered from a shard the sim does not feed"));
-    };
-    match seen.last.get(&shard) {
-        // Per-shard order within a segment: consecutive, nothing skipped or repeated.
-        Some((id, last)) if *id == segment.id => {
-            if seq != last + 1 {
-                return Err(format!("{at} follows #{last} in the same segment: order broken"));
+    // The resume point: after the committed message, else the beginning;
+    // `None` when no commit answer vouches for it (or there is no group).
+    let resume =
+        d.group.and_then(|g| model.committed.get(&(g.clone(), shard.clone())).copied().unwrap_or(Some(0)));
+    let follows = seen.last.get(&shard).map(|last| last + 1);
+    match seen.start.remove(&shard) {
+        Some(Start::At(expected, why)) if seq != expected => {
+            return Err(format!("{at} starts a run but #{expected} was due: {why} broken"));
+        }
+        Some(Start::At(..)) => {}
+        Some(Start::Resume) if d.fenced => {}
+        Some(Start::Resume) => {
+            if let Some(expected) = resume.filter(|expected| seq != *expected) {
+                return Err(format!(
+                    "{at} starts a run but #{expected} was due: resumption after commit broken"
+                ));
             }
         }
-        _ => {
-            let expected = match segment.start {
-                SegmentStart::Created | SegmentStart::Positioned(_) => seen.expect_start.get(&shard).copied(),
-                // Resumption after commit: after the committed message, else the beginning (earliest).
-                // A fenced member hands out what it fetched before it was
-                // declared dead: its run started under an older commit.
-                SegmentStart::Assigned if d.fenced => None,
-                SegmentStart::Assigned => match d.group {
-                    Some(group) => {
-                        model.committed.get(&(group.clone(), shard.clone())).copied().unwrap_or(Some(0))
-                    }
-                    None => None,
-                },
-            };
-            if let Some(expected) = expected {
-                if seq != expected {
-                    let why = match segment.start {
-                        SegmentStart::Assigned => "resumption after commit",
-                        SegmentStart::Positioned(Target::Time(_)) => "seek",
-                        SegmentStart::Positioned(_) => "rewind",
-                        SegmentStart::Created => "start at the end",
-                    };
+        // Per-shard order within a run: consecutive, nothing skipped or
+        // repeated; or a restart at the resume point the broker allowed.
+        None => match follows {
+            Some(next) if seq == next => {}
+            Some(next) => {
+                let allowed = seen.restarts.get(&shard).copied().unwrap_or(0);
+                let restart = allowed > 0 && (d.fenced || resume.is_none_or(|expected| seq == expected));
+                if !restart {
                     return Err(format!(
-                        "{at} starts a segment ({:?}) but #{expected} was due: {why} broken",
-                        segment.start
+                        "{at} follows #{} in the same run: order broken (resume point {}, disturbances {allowed})",
+                        next - 1,
+                        resume.map_or("unknown".to_owned(), |n| format!("#{n}"))
                     ));
                 }
+                seen.restarts.insert(shard.clone(), allowed - 1);
             }
-        }
+            None => return Err(format!("{at} delivered from a shard the application was never given")),
+        },
     }
     // Seek correctness: nothing before the seek point after a completed seek.
-    if let (SegmentStart::Positioned(Target::Time(floor)), Some((_, lens))) =
-        (segment.start, &seen.seek_floor)
-    {
-        if seq < lens.get(&shard).copied().unwrap_or(0) && m.timestamp() < floor {
+    if let Some((floor, len)) = seen.seek_floor.get(&shard) {
+        if seq < *len && m.timestamp() < *floor {
             return Err(format!("{at} is before the seek point {floor:?}"));
         }
     }
-    seen.last.insert(shard, (segment.id, seq));
+    seen.delivered.entry(shard.clone()).or_default().insert(seq);
+    seen.last.insert(shard, seq);
     Ok(())
 }
 

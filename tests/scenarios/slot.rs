@@ -84,7 +84,21 @@ impl<R: Runtime> Slot<R> {
 
     /// Notes a change of the consumer's assignment, as its core reports it
     /// to the application.
+    /// A newly assigned shard of a group consumer starts a run at the resume point.
     pub fn observe(&mut self) {
+        let now = self.consumer.as_ref().and_then(|c| c.core().assignment().cloned());
+        if now != self.seen_assignment {
+            self.assignment_changes += 1;
+            if self.options.group().is_some() {
+                self.seen.reassigned(self.seen_assignment.as_ref(), now.as_ref());
+            }
+            self.seen_assignment = now;
+        }
+    }
+
+    /// Takes the consumer's assignment as known without a new run: after the
+    /// application's own rewind or seek, which set the runs itself.
+    pub fn resync(&mut self) {
         let now = self.consumer.as_ref().and_then(|c| c.core().assignment().cloned());
         if now != self.seen_assignment {
             self.assignment_changes += 1;

@@ -12,13 +12,34 @@ use weir::{AnyStreamer, ConsumerGroup, ConsumerMode, ConsumerOptions, Runtime, S
 
 mod ops;
 
-use crate::check::{check, check_no_loss, Delivery, Model, Produced, Seen};
+use crate::check::{check, check_no_loss, Delivery, Model, Produced, Seen, Start};
 use crate::slot::{settle, sim_of, try_next, Role, Slot};
 
-/// What one run produced: its trace, and the first broken invariant.
+/// What one run produced: its trace, the first broken invariant, and how
+/// the commits the application asked for were answered.
 pub struct Outcome {
     pub trace: String,
     pub failure: Option<String>,
+    pub commits: Commits,
+}
+
+/// How the commits a run asked for were answered, as the application saw it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Commits {
+    /// Acknowledged.
+    pub ok: u64,
+    /// Refused (each explained by a disturbance, or the run fails).
+    pub refused: u64,
+    /// Not answered while polled (the sim answers at once).
+    pub pending: u64,
+}
+
+impl std::ops::AddAssign for Commits {
+    fn add_assign(&mut self, other: Self) {
+        self.ok += other.ok;
+        self.refused += other.refused;
+        self.pending += other.pending;
+    }
 }
 
 /// The broker a seed runs on: its faults are part of the seed.
@@ -62,9 +83,8 @@ struct Scenario<R: Runtime> {
     /// disturbance at the very instant of a delivery may reach the consumer
     /// just after it.
     disturbed_at: BTreeMap<Option<ConsumerGroup>, u128>,
-    /// Commits the broker took, and the ones it refused (each explained by a disturbance).
-    commits_ok: u64,
-    commits_refused: u64,
+    /// How the commits were answered.
+    commits: Commits,
 }
 
 /// Runs seed `seed` on `broker` (made from [`config`]) with consumers driven by runtime `R`.
@@ -74,7 +94,7 @@ pub fn run<R: Runtime>(seed: u64, broker: SimBroker) -> Outcome {
     if let Some(failure) = &failure {
         let _ = writeln!(scenario.trace, "FAIL {failure}");
     }
-    Outcome { trace: scenario.trace, failure }
+    Outcome { trace: scenario.trace, failure, commits: scenario.commits }
 }
 
 fn key(name: &str) -> StreamKey {
@@ -111,8 +131,7 @@ impl<R: Runtime> Scenario<R> {
             disturbances: BTreeMap::new(),
             restarts: 0,
             disturbed_at: BTreeMap::new(),
-            commits_ok: 0,
-            commits_refused: 0,
+            commits: Commits::default(),
         };
         let count = 1 + scenario.rng.below(4) as usize;
         for i in 0..count {
@@ -183,15 +202,26 @@ impl<R: Runtime> Scenario<R> {
             match &event {
                 SimEvent::Joined { group, .. }
                 | SimEvent::Left { group, .. }
-                | SimEvent::Died { group, .. }
-                | SimEvent::Rebalanced { group, .. }
-                | SimEvent::Redeliver { group } => {
+                | SimEvent::Died { group, .. } => {
                     *self.disturbances.entry(group.clone()).or_default() += 1;
                     self.disturbed_at.insert(Some(group.clone()), ms);
+                }
+                // The broker's facts that the checker needs: a rebalance or
+                // redelivery may restart a group member's runs at the resume
+                // point without the assignment it reports changing.
+                SimEvent::Rebalanced { group, .. } | SimEvent::Redeliver { group } => {
+                    *self.disturbances.entry(group.clone()).or_default() += 1;
+                    self.disturbed_at.insert(Some(group.clone()), ms);
+                    for slot in self.slots.iter_mut().filter(|s| s.options.group() == Some(group)) {
+                        slot.seen.disturbed(slot.seen_assignment.as_ref());
+                    }
                 }
                 SimEvent::Restarted => {
                     self.restarts += 1;
                     self.disturbed_at.insert(None, ms);
+                    for slot in self.slots.iter_mut().filter(|s| s.options.group().is_some()) {
+                        slot.seen.disturbed(slot.seen_assignment.as_ref());
+                    }
                 }
                 _ => {}
             }
@@ -245,8 +275,8 @@ impl<R: Runtime> Scenario<R> {
         }
         let _ = writeln!(
             self.trace,
-            "ok produced={} commits ok={} refused={}",
-            self.produced, self.commits_ok, self.commits_refused
+            "ok produced={} commits ok={} refused={} pending={}",
+            self.produced, self.commits.ok, self.commits.refused, self.commits.pending
         );
         Ok(())
     }
@@ -257,9 +287,10 @@ impl<R: Runtime> Scenario<R> {
         let mut owners: BTreeMap<(ConsumerGroup, StreamShard), String> = BTreeMap::new();
         for slot in &self.slots {
             let Some(consumer) = &slot.consumer else { continue };
-            let sim = sim_of(consumer);
-            let (Some(group), Some(_)) = (sim.group(), sim.member()) else { continue };
-            if sim.is_fenced() {
+            let Some(group) = slot.options.group() else { continue };
+            // Fenced: declared dead by the broker (a fact only it knows), no
+            // longer a member although its consumer does not know yet.
+            if sim_of(consumer).is_fenced() {
                 continue;
             }
             for shard in consumer.core().assignment().into_iter().flatten() {
@@ -302,8 +333,11 @@ impl<R: Runtime> Scenario<R> {
         slot.assignment_changes = 0;
         if slot.options.mode() == ConsumerMode::RealTime {
             // A consumer without a group starts at the end of every shard.
-            slot.seen.expect_start =
-                lens.into_iter().filter(|(shard, _)| slot.streams.contains(&shard.0)).collect();
+            slot.seen.start = lens
+                .into_iter()
+                .filter(|(shard, _)| slot.streams.contains(&shard.0))
+                .map(|(shard, len)| (shard, Start::At(len, "start at the end")))
+                .collect();
         }
         slot.consumer =
             Some(self.streamer.create_consumer(&slot.streams, slot.options.clone()).expect("consumer"));
@@ -335,19 +369,16 @@ impl<R: Runtime> Scenario<R> {
 
     fn deliver(&mut self, i: usize, message: &weir::Message) -> Result<(), String> {
         let shard: StreamShard = (message.stream_key().clone(), message.shard());
+        // What the broker and the consumer reported up to this message.
+        self.events();
         let slot = &mut self.slots[i];
         let consumer = slot.consumer.as_ref().expect("delivering consumer");
-        let sim = sim_of(consumer);
-        let group = sim.group().cloned();
-        let member = sim.member();
-        let owner = group.as_ref().and_then(|g| self.broker.with(|b| b.owner(g, &shard)));
+        let group = slot.options.group().cloned();
         let delivery = Delivery {
             message,
-            segment: sim.segment(&shard.0, shard.1).copied(),
             group: group.as_ref(),
-            member,
-            owner,
-            fenced: sim.is_fenced(),
+            assignment: slot.seen_assignment.as_ref(),
+            fenced: sim_of(consumer).is_fenced(),
         };
         let checked = check(&self.model, &mut slot.seen, &delivery);
         slot.last_header.insert(shard.clone(), message.header.clone());

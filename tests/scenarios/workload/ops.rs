@@ -1,7 +1,7 @@
 //! The workload's commands: commits, positionings, crashes and restarts, and
 //! the final drain that lets every group catch up.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use weir::core::{StreamShard, Target};
@@ -9,6 +9,7 @@ use weir::sim::Faults;
 use weir::{ConsumerError, ConsumerGroup, ConsumerMode, MessageHeader, Runtime, SeqNo, SeqPos, ShardId};
 
 use super::Scenario;
+use crate::check::Start;
 use crate::slot::{settle, sim_of, try_next, Role};
 
 impl<R: Runtime> Scenario<R> {
@@ -23,7 +24,7 @@ impl<R: Runtime> Scenario<R> {
         let at = format!("{}/{}#{}", shard.0, shard.1 .0, header.seq.0);
         match outcome {
             Some(Ok(())) => {
-                self.commits_ok += 1;
+                self.commits.ok += 1;
                 self.model.committed.insert((group, shard), Some(header.seq.0 + 1));
                 self.note(format_args!("{label} commit {at} ok"));
             }
@@ -32,6 +33,7 @@ impl<R: Runtime> Scenario<R> {
                 self.refused(i, std::slice::from_ref(&shard), &format!("commit {at}: {err}"))?;
             }
             None => {
+                self.commits.pending += 1;
                 self.model.committed.insert((group, shard), None);
                 self.note(format_args!("{label} commit {at} pending"));
             }
@@ -56,40 +58,35 @@ impl<R: Runtime> Scenario<R> {
         let Some(consumer) = slot.consumer.as_mut() else { return Ok(()) };
         let group = slot.options.group().cloned().expect("a committing mode has a group");
         // commit_all resumes each shard after its last delivery; which shards
-        // it sends is the core's business. The broker's values that change
-        // during the call are this commit's: the model takes them when they
-        // match the last delivery of the shard's current run, and otherwise
-        // stops vouching for the shard (its next start goes unchecked).
-        let broker = self.broker.clone();
-        let committed = |shard: &StreamShard| broker.with(|b| b.committed(&group, shard));
-        let candidates: Vec<(StreamShard, Option<u64>, Option<SeqNo>)> = {
-            let sim = sim_of(consumer);
-            let mut shards: BTreeSet<&StreamShard> =
-                consumer.core().assignment().into_iter().flatten().collect();
-            shards.extend(slot.seen.last.keys());
-            shards
-                .into_iter()
-                .map(|shard| {
-                    let current = sim.segment(&shard.0, shard.1).map(|s| s.id);
-                    let expected = match slot.seen.last.get(shard) {
-                        Some((segment, seq)) if Some(*segment) == current => Some(seq + 1),
-                        _ => None,
-                    };
-                    (shard.clone(), expected, committed(shard))
-                })
-                .collect()
+        // it sends is the core's business. The commit answers tell the
+        // application which resume points were acknowledged (its consumer's
+        // `committed`): those that changed during the call are this commit's.
+        // The model takes each when it resumes after a message the
+        // application was handed, and otherwise stops vouching for the shard
+        // (its next start goes unchecked). An unanswered commit may land
+        // later: then no shard of the slot's streams is vouched for.
+        let acknowledged = |consumer: &weir::Consumer<R>| -> BTreeMap<StreamShard, SeqNo> {
+            consumer.core().committed().map(|(shard, seq)| (shard.clone(), seq)).collect()
         };
+        let before = acknowledged(consumer);
         let outcome = settle(consumer.commit_all());
-        for (shard, expected, before) in candidates {
-            let after = committed(&shard);
-            if after != before {
-                let vouched = expected.filter(|seq| after == Some(SeqNo(*seq)));
-                self.model.committed.insert((group.clone(), shard), vouched);
+        let after = acknowledged(consumer);
+        let touched: BTreeSet<StreamShard> = match outcome {
+            None => self.model.log.keys().filter(|shard| slot.streams.contains(&shard.0)).cloned().collect(),
+            Some(_) => {
+                after.keys().filter(|shard| before.get(*shard) != after.get(*shard)).cloned().collect()
             }
+        };
+        for shard in touched {
+            let vouched =
+                outcome.is_some().then(|| after.get(&shard).map(|seq| seq.0)).flatten().filter(|seq| {
+                    seq.checked_sub(1).is_some_and(|last| slot.seen.was_delivered(&shard, last))
+                });
+            self.model.committed.insert((group.clone(), shard), vouched);
         }
         match outcome {
             Some(Ok(())) => {
-                self.commits_ok += 1;
+                self.commits.ok += 1;
                 self.note(format_args!("{label} commit_all ok"));
             }
             Some(Err(err)) => {
@@ -97,7 +94,10 @@ impl<R: Runtime> Scenario<R> {
                 let shards: Vec<StreamShard> = self.slots[i].delivered_under.keys().cloned().collect();
                 self.refused(i, &shards, &format!("commit_all: {err}"))?;
             }
-            None => self.note(format_args!("{label} commit_all pending")),
+            None => {
+                self.commits.pending += 1;
+                self.note(format_args!("{label} commit_all pending"));
+            }
         }
         Ok(())
     }
@@ -111,7 +111,7 @@ impl<R: Runtime> Scenario<R> {
     fn refused(&mut self, i: usize, shards: &[StreamShard], what: &str) -> Result<(), String> {
         // Events of the call itself (a rebalance it set off) count too.
         self.events();
-        self.commits_refused += 1;
+        self.commits.refused += 1;
         let now = self.disturbance(i);
         let slot = &self.slots[i];
         let group = slot.options.group().cloned();
@@ -189,17 +189,24 @@ impl<R: Runtime> Scenario<R> {
             shards = slot.streams.iter().map(|key| (key.clone(), ShardId(0))).collect();
         }
         let model = &self.model;
-        slot.seen.expect_start = shards.iter().map(|s| (s.clone(), model.resolve(s, target))).collect();
-        slot.seen.seek_floor = match target {
-            Target::Time(at) => Some((at, model.lens())),
-            Target::Seq(_) => None,
+        let why = match target {
+            Target::Seq(_) => "rewind",
+            Target::Time(_) => "seek",
         };
+        let starts = shards.iter().map(|s| (s.clone(), Start::At(model.resolve(s, target), why))).collect();
+        let lens = model.lens();
         let outcome = match target {
             Target::Seq(to) => settle(consumer.rewind(to)),
             Target::Time(to) => settle(consumer.seek(to)),
         };
         match outcome {
             Some(Ok(())) => {
+                slot.seen.positioned(starts);
+                if let Target::Time(at) = target {
+                    slot.seen.seek_floor =
+                        shards.iter().map(|s| (s.clone(), (at, lens.get(s).copied().unwrap_or(0)))).collect();
+                }
+                slot.resync();
                 self.note(format_args!("{label} position {target:?} ok"));
                 Ok(())
             }
