@@ -1,6 +1,7 @@
 //! The `weir` tool on `.ss` files: record with `relay`, decode with
-//! `consume`, and a relay killed mid-stream leaves a file that reads back to
-//! its last complete frame.
+//! `consume`, replay with `relay` keeping the recorded timestamps, `list`
+//! the streams of a file, merge two files by time; and a relay killed
+//! mid-stream leaves a file that reads back to its last complete frame.
 
 #![allow(clippy::unwrap_used)]
 
@@ -99,4 +100,104 @@ fn a_killed_relay_leaves_every_complete_frame_readable() {
     assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
     let all = lines(&decoded.stdout);
     assert_eq!((all.len(), all.last().map(String::as_str)), (got.len() + 1, Some("after")));
+}
+
+/// A `.ss` file at `path` holding `(stream, shard, seq, ms after 2026-01-01, payload)`.
+fn write_ss(path: &PathBuf, frames: &[(&str, u32, u64, i64, &str)]) {
+    use weir::file::{Encoder, FileHeader};
+    let at = |ms: i64| weir::Timestamp::from_unix_millis(1_767_225_600_000 + ms).unwrap();
+    let header = FileHeader::new("test.ss", at(0), 1024).unwrap();
+    let mut bytes = Vec::new();
+    let mut encoder = Encoder::new_file(&header, &mut bytes).unwrap();
+    for &(stream, shard, seq, ms, payload) in frames {
+        let h =
+            weir::MessageHeader::new(support::key(stream), weir::ShardId(shard), weir::SeqNo(seq), at(ms));
+        encoder.encode(&h, payload.as_bytes(), &mut bytes).unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn list_shows_each_stream_and_shard_of_a_file() {
+    let path = scratch("listed.ss");
+    write_ss(
+        &path,
+        &[
+            ("b", 0, 7, 0, "b7"),
+            ("a", 1, 3, 1, "a3"),
+            ("a", 0, 0, 2, "a0"),
+            ("a", 1, 4, 3, "a4"),
+            ("b", 0, 8, 4, "b8"),
+        ],
+    );
+    let url = format!("file://{}", path.display());
+    let listed = support::run_weir(&["list", &url], &[], b"");
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let rows: Vec<Vec<String>> =
+        lines(&listed.stdout).iter().map(|l| l.split_whitespace().map(str::to_owned).collect()).collect();
+    assert_eq!(
+        rows,
+        [
+            ["stream", "shard", "low", "high", "messages"],
+            ["a", "0", "0", "1", "1"],
+            ["a", "1", "3", "5", "2"],
+            ["b", "0", "7", "9", "2"],
+        ],
+        "every stream of the file, its shards, first seq and one past the last"
+    );
+    let one = support::run_weir(&["list", &format!("{url}/b,c"), "--format", "json"], &[], b"");
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert_eq!(
+        lines(&one.stdout),
+        [
+            r#"{"shards":[{"high":9,"low":7,"shard":0}],"stream":"b"}"#,
+            r#"{"shards":[{"high":0,"low":0,"shard":0}],"stream":"c"}"#,
+        ],
+        "the streams named; one the file has no message of is empty"
+    );
+    // What the listing gives: --shard picks a shard of a replay (from its
+    // beginning), and -e stops a follower at the end the file had.
+    let shard =
+        support::run_weir(&["consume", &format!("{url}/a"), "--shard", "1", "--format", "payload"], &[], b"");
+    assert!(shard.status.success(), "{}", String::from_utf8_lossy(&shard.stderr));
+    assert_eq!(lines(&shard.stdout), ["a3", "a4"]);
+    let follow = format!("{url}/a,b?follow=true");
+    let args = ["consume", &follow, "--from", "beginning", "-e", "--format", "payload"];
+    let caught_up = support::run_weir_within(&args, &[], b"", Duration::from_secs(60));
+    assert!(caught_up.status.success(), "{}", String::from_utf8_lossy(&caught_up.stderr));
+    assert_eq!(lines(&caught_up.stdout), ["b7", "a3", "a0", "a4", "b8"], "in file order, then exits");
+}
+
+#[test]
+fn relay_replays_a_file_keeping_the_recorded_timestamps() {
+    let path = scratch("replayed.ss");
+    write_ss(&path, &[("orders", 0, 0, 1_500, "first"), ("orders", 0, 1, 86_400_000, "next day")]);
+    let input = format!("file://{}/orders", path.display());
+    let out = scratch("replayed-copy.ss");
+    let copy = format!("file://{}/copy", out.display());
+    let relayed = support::run_weir(&["relay", "--input", &input, "--output", &copy], &[], b"");
+    assert!(relayed.status.success(), "{}", String::from_utf8_lossy(&relayed.stderr));
+    let decoded = support::run_weir(&["consume", &copy, "--format", "{timestamp} {payload}"], &[], b"");
+    assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    assert_eq!(
+        lines(&decoded.stdout),
+        ["2026-01-01T00:00:01.500000 first", "2026-01-02T00:00:00.000000 next day"],
+        "the recorded timestamps, not the time of the replay"
+    );
+}
+
+#[test]
+fn consume_merges_two_files_by_time() {
+    let (one, two) = (scratch("merge-one.ss"), scratch("merge-two.ss"));
+    write_ss(&one, &[("orders", 0, 0, 10, "o0"), ("orders", 0, 1, 30, "o1"), ("orders", 0, 2, 50, "o2")]);
+    write_ss(&two, &[("payments", 0, 0, 20, "p0"), ("payments", 0, 1, 40, "p1")]);
+    let urls = [format!("file://{}/orders", one.display()), format!("file://{}/payments", two.display())];
+    let merged =
+        support::run_weir(&["consume", &urls[0], &urls[1], "--merge", "--format", "payload"], &[], b"");
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert_eq!(
+        lines(&merged.stdout),
+        ["o0", "p0", "o1", "p1", "o2"],
+        "in time order; ends when both files end"
+    );
 }

@@ -550,3 +550,7 @@ fn still_there(reader: &LogReader) -> Result<(), BackendError> {
     let _ = now;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "feed_tests.rs"]
+mod tests;

@@ -62,6 +62,7 @@ mod encode;
 mod error;
 mod feed;
 pub mod format;
+mod listing;
 mod producer;
 mod reader;
 mod sidecar;

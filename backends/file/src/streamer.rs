@@ -4,15 +4,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use weir_core::backend::Streamer;
+use weir_core::backend::{Lookup, Streamer};
 use weir_core::consumer::Capabilities;
 use weir_core::{
-    ConsumerCore, ConsumerGroup, ConsumerMode, ProducerOptions, ShardId, StreamKey, StreamerError,
-    StreamerUrl, UrlError,
+    ConsumerCore, ConsumerGroup, ConsumerMode, ProducerOptions, SeqNo, ShardId, StreamInfo, StreamKey,
+    StreamShard, StreamerError, StreamerUrl, Timestamp, UrlError,
 };
 
 use crate::consumer::FileConsumer;
 use crate::feed::Feed;
+use crate::listing;
 use crate::producer::FileProducer;
 use crate::sidecar;
 use crate::writer::{Writer, WriterOptions};
@@ -175,5 +176,18 @@ impl Streamer for FileStreamer {
             }
         };
         Ok(FileProducer::new(writer, Arc::clone(&self.inner.spread)))
+    }
+
+    /// Reads the whole file (a job off the executor): every stream in it, or
+    /// those `keys` names, with each shard's first seq and one past its last.
+    fn list_streams(&self, keys: &[StreamKey]) -> Lookup<Vec<StreamInfo>> {
+        let (path, keys) = (self.inner.path.clone(), keys.to_vec());
+        Lookup::blocking(move || Ok(listing::list(&path, &keys)?))
+    }
+
+    /// Reads the whole file (a job off the executor).
+    fn seqs_at(&self, shards: &[StreamShard], at: Timestamp) -> Lookup<Vec<(StreamShard, SeqNo)>> {
+        let (path, shards) = (self.inner.path.clone(), shards.to_vec());
+        Lookup::blocking(move || Ok(listing::seqs_at(&path, &shards, at)?))
     }
 }

@@ -273,3 +273,111 @@ fn load_balanced_members_split_round_robin_across_streams() {
         assert!(of(&x).abs_diff(of(&y)) <= 1, "stream {stream} split evenly: {} of {total}", of(&x));
     }
 }
+
+/// Every error from `consumer` after the messages before it, or `None` if it ended cleanly.
+fn until_error(consumer: &mut Consumer<FileConsumer, NoRuntime>) -> (Vec<Message>, Option<String>) {
+    let mut read = Vec::new();
+    loop {
+        match consumer.next_blocking() {
+            Ok(message) => read.push(message),
+            Err(ConsumerError::EndOfStream) => return (read, None),
+            Err(err) => return (read, Some(err.to_string())),
+        }
+    }
+}
+
+/// The file offsets of the message frames of `path`.
+fn frame_offsets(path: &PathBuf) -> Vec<u64> {
+    let whole = weir_file::decode_all(&std::fs::read(path).unwrap().into());
+    whole.items.iter().filter(|d| matches!(d.item, weir_file::Item::Message(_))).map(|d| d.offset).collect()
+}
+
+#[test]
+fn corrupt_files_fail_with_an_error_naming_the_offset() {
+    // (case, edit of a good file of 50 frames given its frame offsets, frames read first, error wanted)
+    type Edit = fn(&mut Vec<u8>, &[u64]) -> String;
+    let cases: [(&str, Edit, usize); 5] = [
+        (
+            "bad magic",
+            |bytes, _| {
+                bytes[..2].copy_from_slice(b"{\"");
+                "not a .ss file: it starts with [7b, 22]".into()
+            },
+            0,
+        ),
+        (
+            "bad checksum",
+            |bytes, offsets| {
+                // The first payload byte of frame 3 (after its 1-byte key "b", three u64s and the length).
+                bytes[offsets[3] as usize + 30] ^= 0xff;
+                format!("frame at offset {}: checksum", offsets[3])
+            },
+            3,
+        ),
+        (
+            "length past the end",
+            |bytes, offsets| {
+                // Frame 3's payload length (after its 1-byte key "b" and three u64s).
+                let at = offsets[3] as usize + 2 + 24;
+                bytes[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+                format!("torn frame at offset {}", offsets[3])
+            },
+            3,
+        ),
+        (
+            "torn last frame",
+            |bytes, offsets| {
+                bytes.truncate(offsets[49] as usize + 7);
+                format!("torn frame at offset {}: the file ends 7 bytes into it", offsets[49])
+            },
+            49,
+        ),
+        (
+            "zero-length file",
+            |bytes, _| {
+                bytes.clear();
+                "the file is empty".into()
+            },
+            0,
+        ),
+    ];
+    for (case, edit, before) in cases {
+        let (path, sent) = recorded(&format!("corrupt-{}.ss", case.replace(' ', "-")), 50, false);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let wanted = edit(&mut bytes, &frame_offsets(&path));
+        std::fs::write(&path, bytes).unwrap();
+        let files = files(&path, false);
+        let mut c = consumer(&files, &["a", "b"], ConsumerMode::RealTime, None);
+        let (read, err) = until_error(&mut c);
+        assert_eq!(read, sent[..before], "{case}: every frame before the damage");
+        let err = err.unwrap_or_else(|| panic!("{case}: ended without an error"));
+        assert!(err.contains(&wanted), "{case}: {err:?} does not say {wanted:?}");
+        assert!(err.contains(&path.display().to_string()), "{case}: {err:?} names no file");
+    }
+}
+
+#[test]
+fn reopening_for_append_reads_the_end_not_the_whole_file() {
+    let (path, sent) = recorded("reopen.ss", 2000, false);
+    // Break a frame near the start: a writer that scanned the file would trip on it.
+    let offsets = frame_offsets(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offsets[3] as usize + 30] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(weir_file::decode_all(&std::fs::read(&path).unwrap().into()).error.is_some());
+    let files = files(&path, false);
+    let mut producer = files.create_producer(ProducerOptions::default()).unwrap();
+    let receipt = producer.send_to(&key("a"), Payload::from("appended")).unwrap();
+    block_on(producer.flush()).unwrap();
+    let stored = block_on(receipt).unwrap();
+    let last_a0 =
+        sent.iter().rev().find(|m| m.header.stream_key.name() == "a" && m.header.shard == ShardId(0));
+    assert_eq!(stored.seq.0, last_a0.unwrap().header.seq.0 + 1, "a/0's seqs go on from the file's");
+    drop(producer);
+    // Read back through the beacons, past the broken frame.
+    let mut c = consumer(&files, &["a"], ConsumerMode::RealTime, None);
+    c.assign(key("a"), ShardId(0)).unwrap();
+    block_on(c.rewind(SeqPos::At(stored.seq))).unwrap();
+    let got = c.next_blocking().unwrap();
+    assert_eq!((got.payload.as_bytes(), &got.header), (&b"appended"[..], &stored));
+}

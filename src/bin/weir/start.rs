@@ -295,11 +295,18 @@ fn assign(
 }
 
 /// Where a RealTime consumer starts when `--from` is not given: Kafka's
-/// `auto.offset.reset` (latest unless the URL says otherwise), else the end.
+/// `auto.offset.reset` (latest unless the URL says otherwise), a replayed
+/// file's beginning (where its consumers start), else the end.
 fn default_start(streamer: &weir::Streamer<NoRuntime>) -> SeqPos {
     #[cfg(feature = "kafka")]
     if let weir::AnyStreamer::Kafka(kafka) = streamer.backend() {
         if kafka.options().auto_offset_reset == Some(weir_kafka::OffsetReset::Earliest) {
+            return SeqPos::Beginning;
+        }
+    }
+    #[cfg(feature = "file")]
+    if let weir::AnyStreamer::File(file) = streamer.backend() {
+        if !file.options().follow {
             return SeqPos::Beginning;
         }
     }
