@@ -1,7 +1,7 @@
 //! The file backend, measured on 100k messages of 256-byte payloads: replay
 //! (the pure decoder, and a consumer reading the file from the page cache),
 //! append (producer to file, receipts and flush), and seek by timestamp in a
-//! large file. Each against a baseline in the same run: reading the file's
+//! 1 GiB file. Each against a baseline in the same run: reading the file's
 //! bytes with `std::fs::read`, writing the encoded bytes with one
 //! `write_all`, and a decoder scan from the start to the seek target.
 
@@ -20,10 +20,9 @@ use weir::{
 
 const MESSAGES: u64 = 100_000;
 const PAYLOAD: usize = 256;
-/// Messages in the seek file: 1M messages (about 290 MB, some 280 beacons)
-/// keeps a run within a small machine's disk and memory; the search reads a
-/// handful of beacons whatever the size.
-const SEEK_MESSAGES: u64 = 1_000_000;
+/// Messages in the seek file: 3.7M frames of 293 bytes, 1.08 GB (1.01 GiB,
+/// some 1030 beacons). Written once per run to the temp dir and removed after.
+const SEEK_MESSAGES: u64 = 3_700_000;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("weir-bench-file-{}", std::process::id()));
@@ -37,16 +36,27 @@ fn at(millis: i64) -> Timestamp {
 
 /// A file of `count` messages of stream `bench`, shard 0, 1 ms apart.
 fn encoded(count: u64) -> Vec<u8> {
-    let header = FileHeader::new("bench.ss", at(1_700_000_000_000), 1024 * 1024).unwrap();
     let mut out = Vec::with_capacity(count as usize * (PAYLOAD + 40));
+    encode_into(count, &mut out);
+    out
+}
+
+/// [`encoded`], written to `sink` a chunk at a time.
+fn encode_into(count: u64, sink: &mut impl std::io::Write) {
+    let header = FileHeader::new("bench.ss", at(1_700_000_000_000), 1024 * 1024).unwrap();
+    let mut out = Vec::with_capacity(1 << 20);
     let mut encoder = Encoder::new_file(&header, &mut out).unwrap();
     let key = StreamKey::new("bench").unwrap();
     let payload = vec![b'x'; PAYLOAD];
     for i in 0..count {
         let h = MessageHeader::new(key.clone(), ShardId(0), SeqNo(i), at(1_700_000_000_000 + i as i64));
         encoder.encode(&h, &payload, &mut out).unwrap();
+        if out.len() >= 1 << 20 {
+            sink.write_all(&out).unwrap();
+            out.clear();
+        }
     }
-    out
+    sink.write_all(&out).unwrap();
 }
 
 fn replay_all(path: &Path) -> u64 {
@@ -120,12 +130,14 @@ fn append(c: &mut Criterion) {
 
 fn seek(c: &mut Criterion) {
     let path = scratch("seek.ss");
-    std::fs::write(&path, encoded(SEEK_MESSAGES)).unwrap();
+    encode_into(SEEK_MESSAGES, &mut std::fs::File::create(&path).unwrap());
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 1 << 30, "the seek file is {size} bytes, not 1 GiB");
     let key = StreamKey::new("bench").unwrap();
     let target = at(1_700_000_000_000 + (SEEK_MESSAGES * 3 / 4) as i64);
     let mut group = c.benchmark_group("file/seek");
     group.sample_size(10);
-    group.bench_function("baseline: decoder scan from the start to the target, 290 MB", |b| {
+    group.bench_function("baseline: decoder scan from the start to the target, 1 GiB", |b| {
         b.iter(|| {
             let bytes = Bytes::from(std::fs::read(&path).unwrap());
             let header = FileHeader::decode(&bytes).unwrap().unwrap();
@@ -143,7 +155,7 @@ fn seek(c: &mut Criterion) {
             assert_eq!(found, SeqNo(SEEK_MESSAGES * 3 / 4));
         })
     });
-    group.bench_function("open, seek(timestamp), first message, 290 MB", |b| {
+    group.bench_function("open, seek(timestamp), first message, 1 GiB", |b| {
         b.iter(|| {
             let streamer = weir::Streamer::<NoRuntime>::new(weir::AnyStreamer::File(FileStreamer::new(
                 &path,
