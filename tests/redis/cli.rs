@@ -55,7 +55,7 @@ fn list_and_exit_at_end() {
     let ids = python(&format!("print(' '.join(i.decode() for i, _ in r.xrange('{ns}orders')))"));
     let seq = |id: &str| {
         let (ms, n) = id.split_once('-').unwrap();
-        ms.parse::<u64>().unwrap() << 16 | n.parse::<u64>().unwrap()
+        ms.parse::<u64>().unwrap() << 20 | n.parse::<u64>().unwrap()
     };
     let ids: Vec<u64> = ids.split_whitespace().map(seq).collect();
     let out = weir(&["list", &orders, "--format", "json"], b"");

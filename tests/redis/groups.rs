@@ -73,7 +73,7 @@ async fn rewind_moves_the_group_for_every_member() {
     let last =
         python(&format!("print([g['last-delivered-id'].decode() for g in r.xinfo_groups('{ns}orders')])"));
     let id = headers[3].seq.0;
-    assert_eq!(last.trim(), format!("['{}-{}']", id >> 16, id & 0xffff), "the group's position moved");
+    assert_eq!(last.trim(), format!("['{}-{}']", id >> 20, id & 0xf_ffff), "the group's position moved");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod common;
 mod faults;
 mod groups;
 mod interop;
+mod kills;
 mod positions;
 mod restart;
 #[path = "../support/mod.rs"]
