@@ -3,12 +3,10 @@
 //! entry, and the union of what was printed holds every message.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::process::Consume;
 
 const MESSAGES: u32 = 100_000;
 
@@ -44,45 +42,32 @@ async fn resumable_killed_three_times_loses_nothing() {
     let mut seen = BTreeSet::new();
     let mut expected_first = "m0".to_owned();
     for run in 0..4 {
-        let mut child = crate::support::spawn_weir(&args, &[], Stdio::null());
-        let (lines, received) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            // At most about 5,000 lines a second: the pipe fills and holds the
-            // consumer back, so each run is killed with messages left to read.
-            for (n, line) in BufReader::new(stdout).lines().map_while(Result::ok).enumerate() {
-                if lines.send(line).is_err() {
-                    break;
-                }
-                if n % 50 == 49 {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        });
-        let stderr = child.stderr.take().unwrap();
-        let errors = std::thread::spawn(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text).ok();
-            text
-        });
+        let mut consume = Consume::spawn(&args);
         let started = Instant::now();
         let mut printed = 0;
         // Runs 0-2: killed once a commit (every 5 s) moved the group; run 3
-        // reads on until everything was seen.
+        // reads on until everything was printed and acknowledged.
         let acked_before = next_for_group(&key, &group);
         loop {
             if started.elapsed() > Duration::from_secs(120) {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                panic!("run {run}: {printed} lines in 120 s; stderr: {}", errors.join().unwrap());
+                consume.kill();
+                let next = next_for_group(&key, &group);
+                panic!(
+                    "run {run}: {printed} lines in 120 s, {} of {MESSAGES} seen, the group's next: {next}; stderr: {}",
+                    seen.len(),
+                    consume.stderr()
+                );
             }
-            if run == 3 && seen.len() == MESSAGES as usize {
-                // The killed runs had printed everything between them.
-                break;
-            }
-            let Ok(line) = received.recv_timeout(Duration::from_millis(200)) else {
-                if run < 3 && printed > 0 && next_for_group(&key, &group) != acked_before {
-                    break;
+            let line = consume.line_within(Duration::from_millis(200)).unwrap_or_else(|end| {
+                panic!("run {run}: {end} after {printed} lines; stderr: {}", consume.stderr())
+            });
+            let Some(line) = line else {
+                if printed > 0 {
+                    let next = next_for_group(&key, &group);
+                    let done = seen.len() == MESSAGES as usize && next == "END";
+                    if (run < 3 && next != acked_before) || (run == 3 && done) {
+                        break;
+                    }
                 }
                 continue;
             };
@@ -91,16 +76,13 @@ async fn resumable_killed_three_times_loses_nothing() {
             }
             printed += 1;
             seen.insert(line);
-            if run == 3 && seen.len() == MESSAGES as usize {
-                break;
-            }
             if run < 3 && printed % 2000 == 0 && next_for_group(&key, &group) != acked_before {
                 break;
             }
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        drop(errors);
+        // Lines printed before the kill count as delivered too.
+        consume.kill();
+        seen.extend(consume.rest(Duration::from_secs(20)));
         expected_first = next_for_group(&key, &group);
     }
     assert_eq!(seen.len(), MESSAGES as usize, "the union holds every message");

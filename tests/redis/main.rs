@@ -11,6 +11,9 @@ mod groups;
 mod interop;
 mod kills;
 mod positions;
+mod process;
 mod restart;
+mod standby;
 #[path = "../support/mod.rs"]
 mod support;
+mod trimming;

@@ -1,11 +1,12 @@
-//! What to send for a positioning and for a commit: pure decisions, tested
-//! without a server.
+//! What to send for a positioning, for a commit, and which members to
+//! remove from a group: pure decisions, tested without a server.
 
 use std::collections::BTreeSet;
 
 use weir_core::{SeqNo, SeqPos, Target};
 
 use crate::id::EntryId;
+use crate::reply::Member;
 
 /// Where a shard's reading goes after a positioning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,17 @@ pub fn acks_for(unacked: &mut BTreeSet<EntryId>, resume: SeqNo) -> Vec<EntryId> 
     acked.into_iter().collect()
 }
 
+/// The members of a group to remove (XGROUP DELCONSUMER): idle at least
+/// `idle_ms` (at least 1 ms) with nothing pending, other than `me`. One
+/// with entries pending stays until they are claimed from it.
+pub fn idle_members<'a>(members: &'a [Member], me: &str, idle_ms: u64) -> Vec<&'a [u8]> {
+    members
+        .iter()
+        .filter(|m| m.pending == 0 && m.idle_ms >= idle_ms.max(1) && m.name != me.as_bytes())
+        .map(|m| m.name.as_slice())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -58,6 +70,24 @@ mod tests {
         assert_eq!(start_of(Target::Seq(SeqPos::At(seq))), Start::After(id("7-1")));
         let at = Timestamp::from_unix_millis(1_000).unwrap();
         assert_eq!(start_of(Target::Time(at)), Start::After(EntryId { ms: 999, n: u64::MAX }));
+    }
+
+    #[test]
+    fn only_idle_members_with_nothing_pending_go() {
+        let member =
+            |name: &str, pending, idle_ms| Member { name: name.as_bytes().to_vec(), pending, idle_ms };
+        let members = [
+            member("me", 0, 90_000),
+            member("gone", 0, 30_000),
+            member("holding", 3, 90_000),
+            member("busy", 0, 29_999),
+        ];
+        assert_eq!(idle_members(&members, "me", 30_000), [b"gone"]);
+        assert_eq!(
+            idle_members(&[member("fresh", 0, 0)], "me", 0),
+            Vec::<&[u8]>::new(),
+            "idle 0 is not idle"
+        );
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::error::{failed, is_contact_lost, is_nogroup, RedisError};
 use crate::id::EntryId;
 use crate::layout::Layout;
 use crate::options::RedisOptions;
-use crate::plan::{start_of, Start};
-use crate::reply::{autoclaim_reply, entries_of, read_reply, Entry};
+use crate::plan::{idle_members, start_of, Start};
+use crate::reply::{autoclaim_reply, entries_of, members_reply, read_reply, Entry};
 use crate::shared::{Event, Request, Shared};
 
 /// The group a group-mode consumer reads in, and its name in it.
@@ -344,33 +344,11 @@ impl Reader {
         let mut command = redis::cmd("XINFO");
         command.arg("CONSUMERS").arg(key).arg(&member.group);
         let reply = query(&mut running.conn, &command, "listing the group's members")?;
-        let Value::Array(members) = reply else { return Ok(()) };
-        for info in members {
-            let fields: Vec<(Value, Value)> = match info {
-                Value::Array(flat) => {
-                    let mut flat = flat.into_iter();
-                    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
-                }
-                Value::Map(pairs) => pairs,
-                _ => continue,
-            };
-            let field = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(f, _)| matches!(f, Value::BulkString(b) if b == name.as_bytes()))
-                    .map(|(_, v)| v)
-            };
-            let (Some(Value::BulkString(name)), Some(Value::Int(pending)), Some(Value::Int(quiet))) =
-                (field("name"), field("pending"), field("idle"))
-            else {
-                continue;
-            };
-            let quiet = u64::try_from(*quiet).unwrap_or(0);
-            if *pending == 0 && quiet >= idle.max(1) && name.as_slice() != member.consumer.as_bytes() {
-                let mut command = redis::cmd("XGROUP");
-                command.arg("DELCONSUMER").arg(key).arg(&member.group).arg(name.as_slice());
-                query(&mut running.conn, &command, "removing an idle member")?;
-            }
+        let members = members_reply(reply)?;
+        for name in idle_members(&members, &member.consumer, idle) {
+            let mut command = redis::cmd("XGROUP");
+            command.arg("DELCONSUMER").arg(key).arg(&member.group).arg(name);
+            query(&mut running.conn, &command, "removing an idle member")?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Reading the replies of XREAD, XREADGROUP, XREVRANGE and XAUTOCLAIM into
-//! entries: pure functions of the client's decoded values, tested without a
-//! server.
+//! entries, and of XINFO CONSUMERS into members: pure functions of the
+//! client's decoded values, tested without a server.
 
 use redis::Value;
 
@@ -135,6 +135,59 @@ pub fn autoclaim_reply(key: &str, value: Value, out: &mut Vec<Entry>) -> Result<
     Ok(cursor)
 }
 
+/// One member of a group on one key, as XINFO CONSUMERS lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its consumer name.
+    pub name: Vec<u8>,
+    /// How many entries are pending on it.
+    pub pending: u64,
+    /// Milliseconds since it last did anything (`idle`).
+    pub idle_ms: u64,
+}
+
+/// An XINFO CONSUMERS reply: one field list per member (flat pairs in
+/// RESP2, a map in RESP3). Fields other than `name`, `pending` and `idle`
+/// are ignored (Redis 7.2 added `inactive`).
+pub fn members_reply(value: Value) -> Result<Vec<Member>, RedisError> {
+    const COMMAND: &str = "XINFO CONSUMERS";
+    let Value::Array(members) = value else {
+        return Err(unexpected(COMMAND, &value));
+    };
+    let count = |value: &Value| match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    members
+        .into_iter()
+        .map(|info| {
+            let fields: Vec<(Value, Value)> = match info {
+                Value::Array(flat) => {
+                    let mut flat = flat.into_iter();
+                    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+                }
+                Value::Map(pairs) => pairs,
+                other => return Err(unexpected(COMMAND, &other)),
+            };
+            let field =
+                |name: &str| fields.iter().find(|(f, _)| text(f) == Some(name.as_bytes())).map(|(_, v)| v);
+            match (
+                field("name").and_then(text),
+                field("pending").and_then(count),
+                field("idle").and_then(count),
+            ) {
+                (Some(name), Some(pending), Some(idle_ms)) => {
+                    Ok(Member { name: name.to_vec(), pending, idle_ms })
+                }
+                _ => Err(RedisError::Reply {
+                    command: COMMAND,
+                    reply: "a member without name, pending and idle".into(),
+                }),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -191,6 +244,31 @@ mod tests {
         assert!(err.to_string().contains("\"x-1\""), "{err}");
         let err = read_reply("XREAD", Value::Int(3), &mut out).unwrap_err();
         assert!(matches!(err, RedisError::Reply { command: "XREAD", .. }), "{err}");
+    }
+
+    #[test]
+    fn members_in_both_protocols() {
+        let int = Value::Int;
+        let flat = Value::Array(vec![Value::Array(vec![
+            bulk("name"),
+            bulk("a"),
+            bulk("pending"),
+            int(2),
+            bulk("idle"),
+            int(40),
+            bulk("inactive"),
+            int(-1),
+        ])]);
+        let map = Value::Array(vec![Value::Map(vec![
+            (bulk("idle"), int(40)),
+            (bulk("name"), bulk("a")),
+            (bulk("pending"), int(2)),
+        ])]);
+        let want = [Member { name: b"a".to_vec(), pending: 2, idle_ms: 40 }];
+        assert_eq!(members_reply(flat).unwrap(), want);
+        assert_eq!(members_reply(map).unwrap(), want);
+        assert!(members_reply(Value::Array(vec![Value::Array(vec![bulk("name"), bulk("a")])])).is_err());
+        assert!(members_reply(Value::Nil).is_err());
     }
 
     #[test]
