@@ -1,13 +1,21 @@
 //! The stdio receive path, measured: parsing lines (against a plain
 //! `read_until` line splitter over the same bytes, in the same run),
-//! formatting them, the in-process path from bytes to `next()`, and an
-//! end-to-end `weir relay` through OS pipes. 100k lines of 256 bytes each
-//! (header included).
+//! formatting them, the in-process path from bytes to `next()`, and
+//! end-to-end `weir relay` and `weir consume --format payload` through OS
+//! pipes against `cat` moving the same bytes through the same pipes. 100k
+//! lines of 256 bytes each (header included).
+//!
+//! Last, interleaved rounds of the three pipe commands (`cat`, relay,
+//! consume; `WEIR_STDIO_ROUNDS`, default 10, 0 skips them) print one
+//! `stdio rounds:` line: per command the median and fastest wall time and
+//! its CPU time (user + system, all threads), and the ratios to `cat`. On a
+//! busy machine load that comes and goes falls on each command alike.
 
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, Cursor, Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -108,31 +116,96 @@ fn receive(c: &mut Criterion) {
     group.finish();
 }
 
-fn relay(c: &mut Criterion) {
+/// The commands timed through OS pipes: `cat` (the baseline), then weir's.
+const PIPED: [(&str, &[&str]); 3] = [
+    ("baseline: cat", &[]),
+    ("weir relay", &["relay", "--input", "stdio:///bench", "--output", "stdio:///out"]),
+    ("weir consume --format payload", &["consume", "stdio:///bench", "--format", "payload"]),
+];
+
+/// Runs the `which`th of [`PIPED`] with `data` written to its stdin by a
+/// thread and its stdout read to the end; checks it wrote `LINES` lines.
+fn through_pipes(which: usize, data: &[u8]) {
+    let (name, args) = PIPED[which];
+    let program = if which == 0 { "cat" } else { env!("CARGO_BIN_EXE_weir") };
+    let mut child =
+        Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&feed));
+    let mut out = Vec::with_capacity(data.len() + LINES * 8);
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(child.wait().unwrap().success(), "{name}");
+    assert_eq!(memchr::memchr_iter(b'\n', &out).count(), LINES, "{name}");
+}
+
+fn pipes(c: &mut Criterion) {
     let data = input();
-    let mut group = c.benchmark_group("stdio/relay");
+    let mut group = c.benchmark_group("stdio/pipes");
     group.sample_size(10);
     group.throughput(Throughput::Elements(LINES as u64));
-    group.bench_function("weir relay through OS pipes, 100k x 256B", |b| {
-        b.iter(|| {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-                .args(["relay", "--input", "stdio:///bench", "--output", "stdio:///out"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            let feed = data.clone();
-            let feeder = std::thread::spawn(move || stdin.write_all(&feed));
-            let mut out = Vec::with_capacity(data.len() + LINES * 8);
-            child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-            feeder.join().unwrap().unwrap();
-            assert!(child.wait().unwrap().success());
-            assert_eq!(memchr::memchr_iter(b'\n', &out).count(), LINES);
-        })
-    });
+    for (which, (name, _)) in PIPED.iter().enumerate() {
+        group.bench_function(format!("{name}, 100k x 256B"), |b| b.iter(|| through_pipes(which, &data)));
+    }
     group.finish();
 }
 
-criterion_group!(benches, codec, receive, relay);
+/// CPU time (user + system) of the waited-for children so far, from
+/// `/proc/self/stat` (in clock ticks of 10 ms: read over many runs).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses: cutime and cstime are the 14th and 15th.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let ticks = fields.get(12).copied().unwrap_or(0) + fields.get(13).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Interleaved rounds of [`PIPED`]; prints the `stdio rounds:` line.
+fn pipe_rounds(_: &mut Criterion) {
+    let rounds: usize = std::env::var("WEIR_STDIO_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
+    if rounds == 0 {
+        return;
+    }
+    let data = input();
+    let mut walls: [Vec<Duration>; 3] = Default::default();
+    let mut cpu = [Duration::ZERO; 3];
+    for _ in 0..rounds {
+        for which in 0..PIPED.len() {
+            let (before, start) = (children_cpu(), Instant::now());
+            through_pipes(which, &data);
+            walls[which].push(start.elapsed());
+            cpu[which] += children_cpu().saturating_sub(before);
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let cat = median(&mut walls[0].clone());
+    let mut parts = Vec::new();
+    for (which, (name, _)) in PIPED.iter().enumerate() {
+        let wall = median(&mut walls[which]);
+        let rate = LINES as f64 / wall.as_secs_f64() / 1e6;
+        let mut part = format!(
+            "{name} {:.1} ms median ({rate:.2} M msg/s), fastest {:.1} ms, CPU {:.0} ms",
+            wall.as_secs_f64() * 1e3,
+            walls[which][0].as_secs_f64() * 1e3,
+            cpu[which].as_secs_f64() * 1e3 / rounds as f64
+        );
+        if which > 0 {
+            part += &format!(", **{:.1}x** cat's median", wall.as_secs_f64() / cat.as_secs_f64());
+        }
+        parts.push(part);
+    }
+    println!("stdio rounds: {rounds} rounds of 100k x 256 B through OS pipes: {}", parts.join("; "));
+}
+
+criterion_group!(benches, codec, receive, pipes, pipe_rounds);
 criterion_main!(benches);

@@ -93,12 +93,14 @@ impl Output {
         };
         let header = MessageHeader::new(key.clone(), ShardId::ZERO, SeqNo(*seq), timestamp);
         *seq += 1;
-        let state = &mut *state;
-        let before = state.pending.len();
-        state.formatter.format_framable(&header, payload.as_bytes(), &mut state.pending);
-        state.queued += (state.pending.len() - before) as u64;
+        let queue = &mut *state;
+        let before = queue.pending.len();
+        queue.formatter.format_framable(&header, payload.as_bytes(), &mut queue.pending);
+        queue.queued += (queue.pending.len() - before) as u64;
+        drop(state);
         if before == 0 {
-            // The writer waits only on an empty buffer: wake it once per batch, not per line.
+            // The writer waits only on an empty buffer: wake it once per batch, not
+            // per line, and after unlocking, so that it does not wake to a held lock.
             self.changed.notify_all();
         }
         Ok(header)

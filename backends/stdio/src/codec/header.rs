@@ -100,9 +100,20 @@ fn trim(part: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// `str::parse` like the reference: decimal, an optional leading `+`, no overflow.
-fn number<T: std::str::FromStr>(part: &[u8]) -> Option<T> {
-    std::str::from_utf8(part).ok()?.parse().ok()
+/// What `str::parse` reads, like the reference: decimal, an optional leading `+`, no overflow.
+fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
+    let digits = part.strip_prefix(b"+").unwrap_or(part);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value = 0u64;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+    }
+    T::try_from(value).ok()
 }
 
 /// `key` if it is a valid stream key (the rule of `StreamKey::new`, without allocating).
@@ -299,6 +310,12 @@ mod tests {
                 (Some(trimmed), Err(_)) => prop_assert!(!trimmed.is_ascii()),
                 (None, text) => prop_assert!(text.is_err()),
             }
+        }
+
+        #[test]
+        fn numbers_are_what_str_parse_reads(text in r"[-+ 0-9a]{0,3}[0-9]{0,18}|[+]?[0-9]{9,21}") {
+            prop_assert_eq!(number::<u64>(text.as_bytes()), text.parse::<u64>().ok());
+            prop_assert_eq!(number::<u32>(text.as_bytes()), text.parse::<u32>().ok());
         }
 
         #[test]
