@@ -7,9 +7,9 @@
 //!
 //! Last, interleaved rounds of the three pipe commands (`cat`, relay,
 //! consume; `WEIR_STDIO_ROUNDS`, default 10, 0 skips them) print one
-//! `stdio rounds:` line: per command the median and fastest wall time and
-//! its CPU time (user + system, all threads), and the ratios to `cat`. On a
-//! busy machine load that comes and goes falls on each command alike.
+//! `stdio rounds:` line: per command the median and fastest wall time, and
+//! the ratios to `cat`'s median. On a busy machine load that comes and goes
+//! falls on each command alike.
 
 #![allow(clippy::unwrap_used)]
 
@@ -151,22 +151,6 @@ fn pipes(c: &mut Criterion) {
     group.finish();
 }
 
-/// CPU time (user + system) of the waited-for children so far, from
-/// `/proc/self/stat` (in clock ticks of 10 ms: read over many runs).
-fn children_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses: cutime and cstime are the 14th and 15th.
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let ticks = fields.get(12).copied().unwrap_or(0) + fields.get(13).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
 /// Interleaved rounds of [`PIPED`]; prints the `stdio rounds:` line.
 fn pipe_rounds(_: &mut Criterion) {
     let rounds: usize = std::env::var("WEIR_STDIO_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
@@ -175,13 +159,11 @@ fn pipe_rounds(_: &mut Criterion) {
     }
     let data = input();
     let mut walls: [Vec<Duration>; 3] = Default::default();
-    let mut cpu = [Duration::ZERO; 3];
     for _ in 0..rounds {
         for which in 0..PIPED.len() {
-            let (before, start) = (children_cpu(), Instant::now());
+            let start = Instant::now();
             through_pipes(which, &data);
             walls[which].push(start.elapsed());
-            cpu[which] += children_cpu().saturating_sub(before);
         }
     }
     let median = |times: &mut Vec<Duration>| {
@@ -194,10 +176,9 @@ fn pipe_rounds(_: &mut Criterion) {
         let wall = median(&mut walls[which]);
         let rate = LINES as f64 / wall.as_secs_f64() / 1e6;
         let mut part = format!(
-            "{name} {:.1} ms median ({rate:.2} M msg/s), fastest {:.1} ms, CPU {:.0} ms",
+            "{name} {:.1} ms median ({rate:.2} M msg/s), fastest {:.1} ms",
             wall.as_secs_f64() * 1e3,
             walls[which][0].as_secs_f64() * 1e3,
-            cpu[which].as_secs_f64() * 1e3 / rounds as f64
         );
         if which > 0 {
             part += &format!(", **{:.1}x** cat's median", wall.as_secs_f64() / cat.as_secs_f64());
