@@ -160,10 +160,10 @@ fn pipe_rounds(_: &mut Criterion) {
     let data = input();
     let mut walls: [Vec<Duration>; 3] = Default::default();
     for _ in 0..rounds {
-        for which in 0..PIPED.len() {
+        for (which, times) in walls.iter_mut().enumerate() {
             let start = Instant::now();
             through_pipes(which, &data);
-            walls[which].push(start.elapsed());
+            times.push(start.elapsed());
         }
     }
     let median = |times: &mut Vec<Duration>| {
