@@ -1,11 +1,20 @@
 //! The same in-memory backend (the simulator) driven by each runtime:
 //! `next().await`, `stream()` and `next_blocking()`, per message.
+//!
+//! `WEIR_ADAPTERS_PASS=tokio|async-std|smol|block_on|next_blocking` replaces
+//! criterion's runs with one pass of `MESSAGES` through that runtime's
+//! `next().await` (or `next_blocking()`), for an instruction count that the
+//! load on the machine does not change: the pass runs inside `Measured`, so
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*Measured*'`
+//! counts the pass (creating the consumer, rewinding it, reading) without
+//! loading the broker or starting the runtime.
 
 #![allow(clippy::unwrap_used)]
 
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_core::Stream;
@@ -49,6 +58,25 @@ async fn with_stream<R: Runtime>(streamer: &weir::Streamer<R>) {
     }
 }
 
+/// A pass, under a name callgrind's `--toggle-collect` can find whatever the
+/// runtime's `block_on` inlines.
+struct Measured<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for Measured<F> {
+    type Output = F::Output;
+    #[inline(never)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<F> Measured<F> {
+    #[inline(never)]
+    fn run_blocking(f: impl FnOnce()) {
+        f()
+    }
+}
+
 fn bench_runtime<R: Runtime>(
     c: &mut Criterion,
     name: &str,
@@ -64,6 +92,9 @@ fn bench_runtime<R: Runtime>(
 }
 
 fn runtimes(c: &mut Criterion) {
+    if let Ok(runtime) = std::env::var("WEIR_ADAPTERS_PASS") {
+        return one_pass(&runtime);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     bench_runtime::<weir::Tokio>(c, "tokio", |f| tokio.block_on(f));
     bench_runtime::<weir::AsyncStd>(c, "async-std", |f| async_std::task::block_on(f));
@@ -84,6 +115,34 @@ fn runtimes(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// `WEIR_ADAPTERS_PASS`: one pass on the runtime named, outside criterion.
+fn one_pass(runtime: &str) {
+    fn measured<R: Runtime>(streamer: &weir::Streamer<R>) -> Measured<impl Future<Output = ()> + '_> {
+        Measured(Box::pin(with_next(streamer)))
+    }
+    match runtime {
+        "tokio" => {
+            let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            tokio.block_on(measured(&loaded::<weir::Tokio>()));
+        }
+        "async-std" => async_std::task::block_on(measured(&loaded::<weir::AsyncStd>())),
+        "smol" => smol::block_on(measured(&loaded::<weir::Smol>())),
+        "block_on" => weir::block_on(measured(&loaded::<weir::NoRuntime>())),
+        "next_blocking" => {
+            let streamer = loaded::<weir::NoRuntime>();
+            Measured::<()>::run_blocking(|| {
+                let mut consumer = consumer(&streamer);
+                weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+                for _ in 0..MESSAGES {
+                    std::hint::black_box(consumer.next_blocking().unwrap());
+                }
+            });
+        }
+        other => panic!("WEIR_ADAPTERS_PASS={other}: not tokio, async-std, smol, block_on or next_blocking"),
+    }
+    println!("adapters: one pass of {MESSAGES} messages on {runtime}");
 }
 
 criterion_group!(benches, runtimes);

@@ -30,6 +30,12 @@ pub(crate) fn thread_waker() -> Waker {
     THREAD_WAKER.with(Waker::clone)
 }
 
+/// Runs `f` with the waker that unparks the current thread, borrowed: no
+/// clone, whose two reference count updates `next_blocking` would pay per message.
+pub(crate) fn with_thread_waker<T>(f: impl FnOnce(&Waker) -> T) -> T {
+    THREAD_WAKER.with(f)
+}
+
 /// Parks the current thread until woken or until `deadline`.
 pub(crate) fn park(deadline: Option<Instant>) {
     match deadline {

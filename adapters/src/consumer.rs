@@ -9,7 +9,7 @@ use futures_core::Stream;
 use weir_core::backend::ConsumerBackend;
 use weir_core::{ConsumerCore, ConsumerError, Message, MessageHeader, SeqPos, ShardId, StreamKey, Timestamp};
 
-use crate::blocking::{park, thread_waker};
+use crate::blocking::{park, with_thread_waker};
 use crate::drive::{Driver, Waiting};
 use crate::runtime::Runtime;
 
@@ -38,6 +38,7 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
         &self.driver.backend
     }
 
+    #[inline]
     pub(crate) fn poll_message(
         &mut self,
         cx: &mut Context<'_>,
@@ -66,14 +67,15 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
     /// The next message, blocking the calling thread: for programs with no
     /// async runtime. Do not call it from an async task.
     pub fn next_blocking(&mut self) -> Result<Message, ConsumerError> {
-        let waker = thread_waker();
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(out) = self.poll_message(&mut cx, Waiting::Parked) {
-                return out;
+        with_thread_waker(|waker| {
+            let mut cx = Context::from_waker(waker);
+            loop {
+                if let Poll::Ready(out) = self.poll_message(&mut cx, Waiting::Parked) {
+                    return out;
+                }
+                park(self.driver.park_deadline());
             }
-            park(self.driver.park_deadline());
-        }
+        })
     }
 
     /// Adds a shard, consumed from the next `rewind` or `seek` on.

@@ -30,11 +30,15 @@ pub(crate) struct Driver<B, R: Runtime> {
     timer: Alarm<R>,
     /// The positioning sent last, timed for its diagnostic.
     positioning: Option<Pending>,
+    /// Whether the backend may hold a blocking job: it makes them only when
+    /// made, in `execute` and in `poll_input`, so after it said it has none
+    /// it is not asked again, per message, until one of those ran.
+    jobs: bool,
 }
 
 impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
     pub(crate) fn new(core: ConsumerCore, backend: B) -> Self {
-        Self { core, backend, timer: Alarm::new(), positioning: None }
+        Self { core, backend, timer: Alarm::new(), positioning: None, jobs: true }
     }
 
     /// The backend's notion of now: virtual for a simulator, else the wall clock.
@@ -48,7 +52,32 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
     /// awaited output, then input. `ready` must take its output only when it
     /// returns `Some`, which keeps every caller cancel-safe: dropping the
     /// future between polls loses nothing.
+    #[inline]
     pub(crate) fn poll_until<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        waiting: Waiting,
+        mut ready: impl FnMut(&mut ConsumerCore) -> Option<T>,
+    ) -> Poll<T> {
+        // The common case, per message: no deadline, no command, no job, and
+        // the output already in the core. The loop below would find the same
+        // in the same order; this is its first round, small enough to inline.
+        if self.is_quiet() {
+            if let Some(out) = ready(&mut self.core) {
+                return Poll::Ready(out);
+            }
+        }
+        self.poll_rounds(cx, waiting, ready)
+    }
+
+    /// Whether a round would find nothing to do before `ready`.
+    #[inline]
+    fn is_quiet(&self) -> bool {
+        !self.jobs && self.core.poll_timeout().is_none() && !self.core.has_commands()
+    }
+
+    #[inline(never)]
+    fn poll_rounds<T>(
         &mut self,
         cx: &mut Context<'_>,
         waiting: Waiting,
@@ -69,17 +98,22 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
                     self.positioning = Some(pending);
                 }
                 self.backend.execute(command, &mut self.core);
+                self.jobs = true;
             }
-            while let Some(job) = self.backend.take_blocking() {
-                match waiting {
-                    Waiting::Async => R::spawn_blocking(job),
-                    Waiting::Parked => job(),
+            while self.jobs {
+                match self.backend.take_blocking() {
+                    Some(job) => match waiting {
+                        Waiting::Async => R::spawn_blocking(job),
+                        Waiting::Parked => job(),
+                    },
+                    None => self.jobs = false,
                 }
             }
             if let Some(out) = ready(&mut self.core) {
                 return Poll::Ready(out);
             }
             let fed = self.backend.poll_input(cx, &mut self.core).is_ready();
+            self.jobs = true;
             self.report();
             if fed {
                 continue;

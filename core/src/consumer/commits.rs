@@ -66,10 +66,14 @@ impl Commits {
     }
 
     /// Records a message handed to the application.
+    #[inline]
     pub(super) fn delivered(&mut self, header: &MessageHeader) {
-        if !self.enabled {
-            return;
+        if self.enabled {
+            self.record_delivered(header);
         }
+    }
+
+    fn record_delivered(&mut self, header: &MessageHeader) {
         let same = |((key, shard), ..): &(StreamShard, SeqNo, SeqNo)| {
             *shard == header.shard && *key == header.stream_key
         };
@@ -216,6 +220,7 @@ impl Commits {
         self.commit_news(true)
     }
 
+    #[inline]
     pub(super) fn next_timeout(&self) -> Option<Instant> {
         self.auto.map(|(_, due)| due)
     }

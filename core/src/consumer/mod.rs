@@ -345,18 +345,31 @@ impl ConsumerCore {
 
     /// Messages fetched by the backend, in shard order.
     pub fn handle_messages(&mut self, batch: impl IntoIterator<Item = Message>) {
+        // What `handle_message` checks per message, once: nothing in the loop changes it.
+        if self.is_positioning() || self.end != End::Open {
+            return;
+        }
         for message in batch {
-            self.handle_message(message);
+            self.buffer.push_back(message);
+            self.pause_if_full();
         }
     }
 
     /// One message fetched by the backend.
+    // Inlined: per message, into the backends' feeding loops, so the message
+    // is moved into the buffer directly.
+    #[inline]
     pub fn handle_message(&mut self, message: Message) {
         if self.is_positioning() || self.end != End::Open {
             // Fetched under the old position: stale once a rewind or seek is asked.
             return;
         }
         self.buffer.push_back(message);
+        self.pause_if_full();
+    }
+
+    #[inline]
+    fn pause_if_full(&mut self) {
         if !self.paused && self.buffer.len() >= self.options.buffer() {
             self.paused = true;
             self.commands.push_back(Command::Pause);
@@ -427,14 +440,25 @@ impl ConsumerCore {
 
     // ---- outputs ----
 
+    /// Whether [`poll_command`](Self::poll_command) has an instruction to give.
+    #[inline]
+    pub fn has_commands(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
     /// The next instruction for the backend.
     #[must_use]
+    #[inline]
     pub fn poll_command(&mut self) -> Option<Command> {
         self.commands.pop_front()
     }
 
     /// The next message for the application; it counts as delivered from here on.
+    // Inlined: per message, into the driver, so the message moves from the
+    // buffer straight into the caller's result (`always`: left to itself,
+    // the compiler kept it a call, which copies the message once more).
     #[must_use]
+    #[inline(always)]
     pub fn poll_message(&mut self) -> Option<Message> {
         let message = self.buffer.pop_front()?;
         self.commits.delivered(&message.header);
@@ -442,6 +466,7 @@ impl ConsumerCore {
         Some(message)
     }
 
+    #[inline]
     fn resume_if_drained(&mut self) {
         if self.paused && self.buffer.len() <= self.options.buffer() / 2 {
             self.paused = false;
@@ -474,6 +499,7 @@ impl ConsumerCore {
 
     /// Why no more messages will come, once the buffer is drained.
     #[must_use]
+    #[inline]
     pub fn poll_end(&self) -> Option<ConsumerError> {
         if !self.buffer.is_empty() {
             return None;
@@ -489,12 +515,14 @@ impl ConsumerCore {
     /// commit outcome, the end of input); see [`Notice`]. Only the latest 64
     /// undrained notices are kept.
     #[must_use]
+    #[inline]
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop()
     }
 
     /// When `handle_timeout` should next be called.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.commits.next_timeout()
     }

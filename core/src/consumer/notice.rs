@@ -67,6 +67,7 @@ impl Notices {
         self.0.push_back(notice);
     }
 
+    #[inline]
     pub(super) fn pop(&mut self) -> Option<Notice> {
         self.0.pop_front()
     }
