@@ -3,7 +3,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir::{Message, NoRuntime, ProducerOptions, StreamKey, Timestamp};
 
@@ -84,28 +84,40 @@ pub fn sorted(mut items: Vec<String>) -> Vec<String> {
     items
 }
 
+/// How long [`settle`] and [`first_of`] wait: a group join or a rebalance
+/// (a session timeout of 6 s when a member died) on a loaded machine.
+pub const GROUP_WITHIN: Duration = Duration::from_secs(90);
+
 /// Drives `consumers` (woken by their backends, no sleeping) until each
-/// reports an assignment for which `settled` holds. No message may arrive meanwhile.
+/// reports an assignment for which `settled` holds, failing the test after
+/// [`GROUP_WITHIN`] with the assignment sizes last seen. No message may
+/// arrive meanwhile.
 pub fn settle(consumers: &mut [&mut Consumer], settled: impl Fn(&[usize]) -> bool) {
-    weir::block_on(poll_fn(|cx| {
+    let mut last: Vec<Option<usize>> = Vec::new();
+    let what = "the group's assignments to settle";
+    let outcome = weir::block_on(bounded(poll_fn(|cx| {
         for consumer in consumers.iter_mut() {
             let mut next = consumer.next();
             if let Poll::Ready(got) = Pin::new(&mut next).poll(cx) {
                 panic!("nothing was produced yet, got {got:?}");
             }
         }
-        let sizes: Option<Vec<usize>> =
-            consumers.iter().map(|c| c.core().assignment().map(|shards| shards.len())).collect();
-        match sizes {
+        last = consumers.iter().map(|c| c.core().assignment().map(|shards| shards.len())).collect();
+        match last.iter().copied().collect::<Option<Vec<usize>>>() {
             Some(sizes) if settled(&sizes) => Poll::Ready(()),
             _ => Poll::Pending,
         }
-    }))
+    })));
+    if outcome.is_none() {
+        panic!("waited {GROUP_WITHIN:?} for {what}; last seen (shards per consumer, None: not yet assigned): {last:?}");
+    }
 }
 
-/// The first message any of `consumers` delivers, and whose it is.
+/// The first message any of `consumers` delivers, and whose it is; failing
+/// the test if none comes within [`GROUP_WITHIN`].
 pub fn first_of(consumers: &mut [Consumer]) -> (usize, Message) {
-    weir::block_on(poll_fn(|cx| {
+    let what = format!("a message from any of {} consumers", consumers.len());
+    let first = poll_fn(|cx| {
         for (at, consumer) in consumers.iter_mut().enumerate() {
             let mut next = consumer.next();
             if let Poll::Ready(got) = Pin::new(&mut next).poll(cx) {
@@ -113,5 +125,22 @@ pub fn first_of(consumers: &mut [Consumer]) -> (usize, Message) {
             }
         }
         Poll::Pending
-    }))
+    });
+    weir::block_on(within::<NoRuntime, _>(GROUP_WITHIN, &what, first))
+}
+
+/// `future`'s output, or `None` once [`GROUP_WITHIN`] has passed.
+async fn bounded<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = std::pin::pin!(<NoRuntime as weir::Runtime>::timer(Instant::now() + GROUP_WITHIN));
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
