@@ -212,6 +212,11 @@ fn cli_rows() -> Vec<Row> {
             &["consume", "sim://x/s", "-e", "--shard", "1"],
             "--shard 1: stream s has no shard 1 (its shards are 0 to 0)",
         ));
+        // Resumable: chosen shards are read from a rewind or seek.
+        rows.push(usage(
+            &["consume", "sim://x/s", "--mode", "resumable", "--group", "r", "--shard", "0", "-e"],
+            "--shard 0 needs --from with --mode resumable",
+        ));
     }
     if cfg!(feature = "redis") {
         // weir lists only the Redis streams a URL names.
@@ -232,10 +237,10 @@ fn cli_rows() -> Vec<Row> {
             &["consume", "kafka://127.0.0.1:9/t?enable.auto.offset.store=false", "--mode", "resumable"],
             "enable.auto.offset.store=false is for applications that call store_offset",
         ));
-        // Refused before any connection: a group decides where its members start.
+        // Refused before any connection: where a group resumes is the broker's to say.
         rows.push(usage(
-            &["consume", "kafka://127.0.0.1:9/t", "--mode", "resumable", "--from", "beginning"],
-            "--from beginning cannot be used with --mode resumable: the group's consumers start where it committed",
+            &["consume", "kafka://127.0.0.1:9/t", "--mode", "resumable", "-e"],
+            "--exit-at-end needs --from with --mode resumable: where the group resumes is the broker's to say",
         ));
         rows.push(usage(
             &[
@@ -248,8 +253,10 @@ fn cli_rows() -> Vec<Row> {
                 "resumable",
                 "--shard",
                 "0",
+                "--from",
+                "beginning",
             ],
-            "--shard 0 cannot be used with --mode resumable",
+            "--shard 0 cannot be used with --mode resumable on kafka: a resumable consumer there reads the shards its group assigns",
         ));
         // Nothing listens on port 1: the lookups fail within the connect timeout, naming what they did.
         rows.push(row(

@@ -170,3 +170,110 @@ fn one_partition_and_the_listing() {
     let whole = url.replacen("/t?", "?", 1);
     assert_eq!(lines(&weir(&["list", &whole], b"")), lines(&table));
 }
+
+/// `-v` tells the group join on stderr: the shards the group gave and how
+/// long it took (issue 14: a slow rebalance is told apart from a hang).
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn verbose_tells_the_group_join_with_its_shards_and_timing() {
+    let (url, _) = filled_topic("cli-verbose", 2, 4);
+    let url = format!("{url}&auto.offset.reset=earliest");
+    let args = ["-v", "consume", &url, "--mode", "load-balanced", "--group", "g", "--count", "4"];
+    // An empty RUST_LOG counts as unset, whatever the test runner's is.
+    let out = crate::support::run_weir_ok(&args, &[("RUST_LOG", "")], b"");
+    assert_eq!(lines(&out).len(), 4, "the messages still go to stdout");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("joining kafka consumer group"), "the join is announced: {said}");
+    let assigned = said
+        .lines()
+        .find(|line| line.contains(" INFO ") && line.contains("kafka shards assigned"))
+        .unwrap_or_else(|| panic!("no assignment told at -v: {said}"));
+    let field = |name: &str| {
+        assigned
+            .split(' ')
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {assigned:?}"))
+    };
+    let shards: Vec<&str> = field("shards").split(',').collect();
+    assert!(
+        shards.len() == 2 && shards[0].ends_with("t/0") && shards[1].ends_with("t/1"),
+        "the one member gets both partitions: {assigned}"
+    );
+    for timing in ["waited_ms", "took_ms"] {
+        assert!(field(timing).parse::<u64>().is_ok(), "{timing} is a number of milliseconds: {assigned}");
+    }
+}
+
+/// `-e` on a partition whose last offset is a transaction's commit marker
+/// (an offset with no message, so the seq before the high watermark never
+/// comes): it stops once nothing came for `weir`'s quiet time, with status 0,
+/// every message, and a warning naming the partition short of its end.
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn exit_at_end_stops_after_a_transaction_marker() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let address = broker();
+    let ns = namespace("cli-txn");
+    let streamer = streamer(&address, &ns);
+    create_stream(&streamer, &key("t"), 1);
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &address)
+        .set("transactional.id", format!("{ns}txn"))
+        .create()
+        .expect("a transactional producer");
+    let within = Duration::from_secs(30);
+    producer.init_transactions(within).expect("init transactions");
+    producer.begin_transaction().expect("begin");
+    let topic = format!("{ns}t");
+    for i in 0..3 {
+        let payload = format!("m{i}");
+        producer.send(BaseRecord::<(), _>::to(&topic).payload(&payload)).expect("send");
+    }
+    producer.commit_transaction(within).expect("commit: the marker is the last offset");
+    let url = format!("kafka://{address}/t?namespace={ns}&{}", crate::support::KAFKA_TEST_SETTINGS);
+    let listed = weir(&["list", &url], b"");
+    let marks: Vec<String> = lines(&listed)
+        .get(1)
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    assert_eq!(marks, ["t", "0", "0", "4", "4"], "three messages and the marker: {:?}", lines(&listed));
+    // Bounded well below the tool's own limit: a `-e` that waits for the
+    // marker fails here instead of hanging.
+    let args = ["consume", &url, "--from", "beginning", "-e", "--format", "payload"];
+    let out = crate::support::run_weir_within(&args, &[], b"", Duration::from_secs(60));
+    assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out), names(0..3), "every message, then status 0");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("taking the end as reached, short of t/0"), "the stop is told: {said}");
+}
+
+/// Resumable with `--from`: once the group has given the consumer its
+/// partitions, each moves there; what was written out is committed, so the
+/// group resumes after it (its committed offsets, read with rdkafka: a second
+/// `weir` of the group would wait on noida-db for the first one's member,
+/// which a process that exits does not take out of the group in time).
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn resumable_from_a_seq_commits_what_it_wrote() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let (url, _) = filled_topic("cli-resume", 2, 10);
+    let format = "{shard}/{seq} {payload}";
+    let from = weir(&["consume", &url, "--mode", "resumable", "--from", "3", "-e", "--format", format], b"");
+    assert_eq!(sorted(lines(&from)), ["0/3 m6", "0/4 m8", "1/3 m7", "1/4 m9"], "seq 3 on both partitions");
+    let ns = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).expect("a namespace");
+    // The Resumable group of HOST_ID weir-cli-test (see `weir` above).
+    let group = format!("{ns}weir-resumable-weir-cli-test");
+    let view: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", &group)
+        .create()
+        .expect("an rdkafka client");
+    let mut query = rdkafka::TopicPartitionList::new();
+    let topic = format!("{ns}t");
+    query.add_partition(&topic, 0);
+    query.add_partition(&topic, 1);
+    let committed = view.committed_offsets(query, Duration::from_secs(10)).expect("committed offsets");
+    let offsets: Vec<_> = committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    let five = rdkafka::Offset::Offset(5);
+    assert_eq!(offsets, [(0, five), (1, five)], "group {group} resumes after m8 and m9");
+}

@@ -146,7 +146,7 @@ pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()>
             // first, or a crash right after would lose them.
             out.flush().context("writing stdout")?;
         }
-        let message = match consumer.next_blocking() {
+        let message = match start::next(&mut consumer, ends.as_mut()) {
             Ok(message) => message,
             Err(ConsumerError::EndOfStream) => break,
             Err(err) => return Err(err).context("consuming"),

@@ -87,7 +87,7 @@ fn relay_all(
             producer.flush_blocking().context("flushing the output before a commit")?;
             committer.commit(consumer);
         }
-        let message = match consumer.next_blocking() {
+        let message = match start::next(consumer, stop.ends.as_mut()) {
             Ok(message) => message,
             Err(ConsumerError::EndOfStream) => return Ok(()),
             Err(err) => return Err(err).context("consuming"),

@@ -149,3 +149,54 @@ fn list_as_a_table_and_as_json() {
         [r#"{"shards":[{"high":3,"low":0,"shard":0},{"high":2,"low":0,"shard":1}],"stream":"orders"}"#]
     );
 }
+
+/// Resumable: `--from` moves the shards the group gave, `--shard` reads
+/// chosen ones; either way what was written out is committed, so the group
+/// resumes after it.
+#[test]
+fn resumable_from_a_position_and_one_shard_then_the_group_resumes() {
+    fill("sim://cli-resume?shards=2", "t", 10);
+    let resumable = ["consume", "sim://cli-resume/t", "--mode", "resumable", "--group", "r"];
+    let past = weir(&[&resumable[..], &["--from", "6", "-e"]].concat()).unwrap();
+    assert_eq!(past, "", "seq 6 is past both shards' ends (five messages each)");
+    let from =
+        weir(&[&resumable[..], &["--from", "3", "-e", "--format", "{shard}/{seq} {payload}"]].concat());
+    let from = from.unwrap();
+    let mut from: Vec<&str> = lines(&from);
+    from.sort_unstable();
+    assert_eq!(from, ["0/3 m6", "0/4 m8", "1/3 m7", "1/4 m9"], "seq 3 on each shard the group gave");
+    let one = weir(
+        &[
+            &resumable[..],
+            &["--shard", "1", "--from", "beginning", "-e", "--format", "{shard}/{seq} {payload}"],
+        ]
+        .concat(),
+    );
+    assert_eq!(lines(&one.unwrap()), ["1/0 m1", "1/1 m3", "1/2 m5", "1/3 m7", "1/4 m9"]);
+
+    // The group committed what was written: a consumer of it resumes after m8 and m9.
+    fill("sim://cli-resume", "t", 2);
+    let streamer = weir::connect::<NoRuntime>("sim://cli-resume").unwrap();
+    let mut options = weir::ConsumerOptions::new(weir::ConsumerMode::Resumable);
+    options.set_group(weir::ConsumerGroup::new("r").unwrap());
+    let mut consumer = streamer.create_consumer(&[StreamKey::new("t").unwrap()], options).unwrap();
+    let mut next: Vec<String> = (0..2)
+        .map(|_| {
+            let m = consumer.next_blocking().unwrap();
+            format!("{}/{} {}", m.shard().0, m.seq().0, m.payload.as_str().unwrap())
+        })
+        .collect();
+    next.sort_unstable();
+    assert_eq!(next, ["0/5 m0", "1/5 m1"], "the second fill's two messages, after the committed ends");
+}
+
+/// What resumable mode cannot do, refused naming the flags.
+#[test]
+fn resumable_refusals() {
+    fill("sim://cli-resume-no", "t", 1);
+    let resumable = ["consume", "sim://cli-resume-no/t", "--mode", "resumable", "--group", "r"];
+    let err = weir(&[&resumable[..], &["-e"]].concat()).unwrap_err();
+    assert!(err.to_string().starts_with("--exit-at-end needs --from with --mode resumable"), "{err}");
+    let err = weir(&[&resumable[..], &["--shard", "0", "-e"]].concat()).unwrap_err();
+    assert!(err.to_string().starts_with("--shard 0 needs --from with --mode resumable"), "{err}");
+}

@@ -2,18 +2,27 @@
 //! `--from`, `--shard` and `--exit-at-end`.
 //!
 //! Each is a positioning the library offers (`assign`, then one `rewind` or
-//! `seek` before the first message) for a RealTime consumer. A group's
-//! consumers start where the group committed, and the group chooses their
-//! shards, so those modes refuse the flags instead of ignoring them.
+//! `seek` before the first message). A realtime consumer takes them at once.
+//! A resumable one takes them once its group has given it its shards (on
+//! Kafka a rewind or seek moves only those, so one asked for earlier would
+//! move nothing); from there it commits what it wrote out, as always. A
+//! load-balanced group chooses its members' shards and where they start, so
+//! that mode refuses the flags instead of ignoring them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::SystemTime;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use weir::core::StreamShard;
 use weir::{
-    ConsumerError, ConsumerMode, MessageHeader, NoRuntime, SeqNo, SeqPos, ShardId, StreamInfo, StreamKey,
-    StreamUrl, Timestamp,
+    ConsumerError, ConsumerMode, Message, MessageHeader, NoRuntime, SeqNo, SeqPos, ShardId, StreamInfo,
+    StreamKey, StreamUrl, Timestamp,
 };
 
 use crate::exit::Usage;
@@ -24,15 +33,18 @@ pub struct Flags {
     /// Start at `beginning`, `end`, a sequence number (`500`), a time
     /// (RFC 3339, `2026-01-02T03:04:05Z`) or a time ago (`-5m`, `-1h30m`).
     /// Without it a realtime consumer reads only what is produced from now
-    /// on (Kafka: unless the URL says auto.offset.reset=earliest). Not on
-    /// stdio, which reads its input once, as it comes.
+    /// on (Kafka: unless the URL says auto.offset.reset=earliest), a
+    /// resumable one where its group committed. Not on stdio, which reads
+    /// its input once, as it comes, nor for a load-balanced group.
     #[arg(long, value_name = "WHERE", value_parser = From::parse, allow_hyphen_values = true)]
     from: Option<From>,
-    /// Read only this shard (Kafka: partition) of every stream; repeat for more.
+    /// Read only this shard (Kafka: partition) of every stream; repeat for
+    /// more. Not for a load-balanced group, which assigns its members' shards.
     #[arg(long, value_name = "N")]
     shard: Vec<u32>,
     /// Stop, with status 0, once every shard read is caught up to the end it
-    /// had when weir started (stdio: the end of the input, as always).
+    /// had when weir started, or nothing more came for 10 s (stdio: the end
+    /// of the input, as always). In resumable mode, with --from.
     #[arg(short = 'e', long)]
     exit_at_end: bool,
 }
@@ -99,31 +111,74 @@ impl fmt::Display for From {
 /// Refuses flags the mode or backend cannot honour, before anything connects
 /// or reads: status 2, naming the flag.
 pub fn check(args: &Flags, mode: ConsumerMode, streamer: &weir::Streamer<NoRuntime>) -> anyhow::Result<()> {
-    let mode_name = match mode {
-        ConsumerMode::RealTime => return check_backend(args, streamer),
-        ConsumerMode::Resumable => "resumable",
-        ConsumerMode::LoadBalanced => "load-balanced",
-    };
     let refuse = |what: String| Err(Usage(what).into());
+    match mode {
+        ConsumerMode::RealTime => return check_backend(args, streamer),
+        ConsumerMode::Resumable => {
+            if let (Some(shard), true) = (args.shard.first(), group_only(streamer)) {
+                return refuse(format!(
+                    "--shard {shard} cannot be used with --mode resumable on {}: a resumable consumer \
+                     there reads the shards its group assigns (a rewind moves only those); use --mode \
+                     realtime to read chosen shards",
+                    backend_name(streamer)
+                ));
+            }
+            if let (Some(shard), None) = (args.shard.first(), args.from) {
+                return refuse(format!(
+                    "--shard {shard} needs --from with --mode resumable: the shards chosen are read \
+                     from a rewind or seek, not from where the group committed"
+                ));
+            }
+            if args.exit_at_end && args.from.is_none() {
+                return refuse(
+                    "--exit-at-end needs --from with --mode resumable: where the group resumes is the \
+                     broker's to say, so where each shard starts is not known"
+                        .into(),
+                );
+            }
+            return check_backend(args, streamer);
+        }
+        ConsumerMode::LoadBalanced => {}
+    }
     if let Some(shard) = args.shard.first() {
         return refuse(format!(
-            "--shard {shard} cannot be used with --mode {mode_name}: the group assigns shards to its \
-             members; use --mode realtime to read chosen shards"
+            "--shard {shard} cannot be used with --mode load-balanced: the group assigns shards to its \
+             members; use --mode realtime or resumable to read chosen shards"
         ));
     }
     if let Some(from) = args.from {
         return refuse(format!(
-            "--from {from} cannot be used with --mode {mode_name}: the group's consumers start where \
-             it committed; use --mode realtime to start elsewhere"
+            "--from {from} cannot be used with --mode load-balanced: the group's consumers start where \
+             it committed; use --mode realtime or resumable to start elsewhere"
         ));
     }
     if args.exit_at_end {
-        return refuse(format!(
-            "--exit-at-end cannot be used with --mode {mode_name}: where the group's consumers start \
+        return refuse(
+            "--exit-at-end cannot be used with --mode load-balanced: where the group's consumers start \
              is the broker's to say; use --mode realtime with --from"
-        ));
+                .into(),
+        );
     }
     Ok(())
+}
+
+/// The backend's name, for messages.
+fn backend_name(streamer: &weir::Streamer<NoRuntime>) -> &'static str {
+    use weir::core::backend::Streamer as _;
+    streamer.backend().capabilities().backend
+}
+
+/// Whether a group consumer of this backend reads only what its group
+/// assigns, whatever `assign` asked: Kafka's resumable consumer seeks within
+/// the group's assignment (weir-kafka's `Command::Position`), where the
+/// simulator's leaves the group protocol for the shards assigned.
+fn group_only(streamer: &weir::Streamer<NoRuntime>) -> bool {
+    #[cfg(feature = "kafka")]
+    if let weir::AnyStreamer::Kafka(_) = streamer.backend() {
+        return true;
+    }
+    let _ = streamer;
+    false
 }
 
 fn check_backend(args: &Flags, streamer: &weir::Streamer<NoRuntime>) -> anyhow::Result<()> {
@@ -149,6 +204,13 @@ fn check_backend(args: &Flags, streamer: &weir::Streamer<NoRuntime>) -> anyhow::
     }
 }
 
+/// How long `--exit-at-end` waits for a message before it takes what is
+/// left as the end: a Kafka partition whose last offsets hold no message (a
+/// transaction's commit or abort marker) never delivers the seq before its
+/// high watermark, and a rewind below a partition's oldest kept message
+/// continues where the broker's reset policy says (by default its end).
+pub const QUIET: Duration = Duration::from_secs(10);
+
 /// The shards still to read up to the end they had at the start (`--exit-at-end`).
 #[derive(Debug, Default)]
 pub struct Ends {
@@ -169,6 +231,80 @@ impl Ends {
             self.waiting.remove(&shard);
         }
     }
+
+    /// The next message; `Err(EndOfStream)` once nothing came for [`QUIET`]:
+    /// what is left cannot arrive, and a warning names it.
+    fn next(&mut self, consumer: &mut weir::Consumer<NoRuntime>) -> Result<Message, ConsumerError> {
+        if let Some(got) = block_until(consumer.next(), Instant::now() + QUIET) {
+            return got;
+        }
+        let left: Vec<String> =
+            self.waiting.iter().map(|((key, shard), last)| format!("{key}/{shard} (to #{last})")).collect();
+        eprintln!(
+            "weir: warning: nothing came for {}s: taking the end as reached, short of {} (its last \
+             offsets hold no message, e.g. a transaction marker, or the start was reset past them)",
+            QUIET.as_secs(),
+            left.join(", ")
+        );
+        self.waiting.clear();
+        Err(ConsumerError::EndOfStream)
+    }
+}
+
+/// The next message; with `--exit-at-end` (`ends`), `Err(EndOfStream)`
+/// once nothing more came for [`QUIET`].
+pub fn next(
+    consumer: &mut weir::Consumer<NoRuntime>,
+    ends: Option<&mut Ends>,
+) -> Result<Message, ConsumerError> {
+    match ends {
+        None => consumer.next_blocking(),
+        Some(ends) => ends.next(consumer),
+    }
+}
+
+/// Polls `future` on this thread, parked between wake-ups, until it is
+/// done (`Some`) or `deadline` has passed (`None`).
+fn block_until<F: Future>(future: F, deadline: Instant) -> Option<F::Output> {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return Some(out);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        thread::park_timeout(left);
+    }
+}
+
+/// Waits until the group has given a resumable consumer its shards: on
+/// Kafka a rewind or seek moves only those. No message comes before them.
+fn group_shards(consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<BTreeSet<StreamShard>> {
+    weir::block_on(std::future::poll_fn(|cx| {
+        if let Some(shards) = consumer.core().assignment() {
+            return Poll::Ready(Ok(shards.clone()));
+        }
+        if let Poll::Ready(Err(err)) = std::pin::Pin::new(&mut consumer.next()).poll(cx) {
+            return Poll::Ready(Err(err));
+        }
+        // A message that came with the assignment is from before the move:
+        // the rewind or seek delivers it again if it is past the target.
+        match consumer.core().assignment() {
+            Some(shards) => Poll::Ready(Ok(shards.clone())),
+            None => Poll::Pending,
+        }
+    }))
+    .context("waiting for the group to assign shards")
 }
 
 /// Positions a new consumer as the flags say (nothing if none is given).
@@ -200,7 +336,13 @@ pub fn begin(
         }
         Err(err) => return Err(err).with_context(|| format!("listing the streams of {url}")),
     };
-    let shards = assign(args, &listed, consumer)?;
+    let shards = match consumer.core().options().mode() {
+        ConsumerMode::Resumable if args.shard.is_empty() => {
+            let given = group_shards(consumer)?;
+            assign_given(&given, &listed, consumer)?
+        }
+        _ => assign(args, &listed, consumer)?,
+    };
     let from = args.from.unwrap_or_else(|| From::Seq(default_start(streamer)));
     let starts = match from {
         From::Time(at) if args.exit_at_end => {
@@ -240,6 +382,11 @@ fn position_unlisted(
     streamer: &weir::Streamer<NoRuntime>,
     consumer: &mut weir::Consumer<NoRuntime>,
 ) -> anyhow::Result<Option<Ends>> {
+    if consumer.core().options().mode() == ConsumerMode::Resumable && args.shard.is_empty() {
+        for (key, shard) in group_shards(consumer)? {
+            consumer.assign(key, shard).context("assigning the group's shards")?;
+        }
+    }
     for key in url.streams() {
         for &shard in &args.shard {
             consumer
@@ -290,6 +437,28 @@ fn assign(
             })?;
             assigned.insert((stream.key.clone(), info.shard), (info.low, info.high));
         }
+    }
+    Ok(assigned)
+}
+
+/// Assigns the shards a resumable consumer's group gave it (so that the
+/// move covers each of them, not only the library's default shard 0); the
+/// assigned shards with their watermarks.
+fn assign_given(
+    given: &BTreeSet<StreamShard>,
+    listed: &[StreamInfo],
+    consumer: &mut weir::Consumer<NoRuntime>,
+) -> anyhow::Result<BTreeMap<(StreamKey, ShardId), (SeqNo, SeqNo)>> {
+    let mut assigned = BTreeMap::new();
+    for (key, shard) in given {
+        consumer.assign(key.clone(), *shard).context("assigning the group's shards")?;
+        let marks = listed
+            .iter()
+            .filter(|stream| stream.key == *key)
+            .flat_map(|stream| &stream.shards)
+            .find(|info| info.shard == *shard)
+            .map_or((SeqNo(0), SeqNo(0)), |info| (info.low, info.high));
+        assigned.insert((key.clone(), *shard), marks);
     }
     Ok(assigned)
 }
