@@ -13,7 +13,8 @@ use weir::{ConsumerMode, SeqPos};
 
 use crate::broker::Broker;
 use crate::common::{
-    broker, create_stream, key, namespace, options, payloads, produce, streamer, take, Consumer, Streamer,
+    broker, create_stream, key, namespace, options, payloads, produce, streamer, take, wait_for, Consumer,
+    Streamer,
 };
 use crate::proxy::Proxy;
 use crate::support::KAFKA_TEST_SETTINGS;
@@ -55,7 +56,7 @@ fn from_the_beginning(streamer: &Streamer) -> Consumer {
     let mut opts = options(ConsumerMode::RealTime, None);
     opts.set_buffer(16);
     let mut consumer = streamer.create_consumer(&[key("orders")], opts).unwrap();
-    weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+    wait_for("a rewind", consumer.rewind(SeqPos::Beginning)).unwrap();
     consumer
 }
 
@@ -130,7 +131,7 @@ fn payloads_of_every_size_arrive_whole_and_in_order() {
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
-    weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+    wait_for("a rewind", consumer.rewind(SeqPos::Beginning)).unwrap();
     let got = take(&mut consumer, sent.len());
     let seqs: Vec<u64> = got.iter().map(|m| m.seq().0).collect();
     assert_eq!(seqs, (0..sent.len() as u64).collect::<Vec<_>>(), "every offset once, in order");

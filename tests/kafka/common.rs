@@ -31,7 +31,9 @@ pub use crate::support::{consumer_options as options, key};
 
 pub fn create_stream(streamer: &Streamer, key: &StreamKey, shards: u32) {
     match streamer.backend() {
-        weir::AnyStreamer::Kafka(kafka) => weir::block_on(kafka.create_stream(key, shards)).expect("topic"),
+        weir::AnyStreamer::Kafka(kafka) => {
+            wait_for("a topic made", kafka.create_stream(key, shards)).expect("topic")
+        }
         #[allow(unreachable_patterns)]
         _ => unreachable!("kafka urls make kafka streamers"),
     }
@@ -47,9 +49,9 @@ pub fn produce(
     let receipts: Vec<_> =
         payloads.into_iter().map(|(payload, at)| producer.send_at(key, payload, at).expect("send")).collect();
     for receipt in receipts {
-        weir::block_on(receipt).expect("stored");
+        wait_for("a receipt", receipt).expect("stored");
     }
-    producer.flush_blocking().expect("flush");
+    producer.flush_within_blocking(MESSAGE_WITHIN).expect("flushed");
 }
 
 pub fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = (String, Option<Timestamp>)> {
@@ -73,6 +75,14 @@ pub fn take(consumer: &mut Consumer, n: usize) -> Vec<Message> {
             weir::block_on(within::<NoRuntime, _>(MESSAGE_WITHIN, &what, consumer.next())).expect("a message")
         })
         .collect()
+}
+
+/// Awaits one operation's future (a rewind, a seek, a commit, a receipt) on
+/// this thread, failing the test, naming `what`, if it is not done within
+/// [`MESSAGE_WITHIN`]: a commit waits for the group coordinator without a
+/// limit of its own.
+pub fn wait_for<F: Future>(what: &str, future: F) -> F::Output {
+    weir::block_on(within::<NoRuntime, _>(MESSAGE_WITHIN, what, future))
 }
 
 pub fn payloads(messages: &[Message]) -> Vec<String> {

@@ -123,7 +123,7 @@ fn standby_takes_over(streamer: Streamer) {
     produce(&streamer, &orders, numbered(0..5));
     let got = take(&mut leader, 5);
     assert_eq!(payloads(&got), names(0..5));
-    weir::block_on(leader.commit(&got[4].header)).expect("commit");
+    wait_for("a commit", leader.commit(&got[4].header)).expect("commit");
     // The active member leaves; the rest were idle standbys all along.
     drop(leader);
     produce(&streamer, &orders, numbered(5..10));
@@ -147,8 +147,8 @@ fn resumable_restart_resumes_after_the_last_commit() {
     settle(&mut [&mut first], |sizes| sizes == [1]);
     produce(&streamer, &orders, numbered(0..6));
     let got = take(&mut first, 4);
-    weir::block_on(first.commit(&got[1].header)).expect("commit m1");
-    weir::block_on(first.commit(&got[3].header)).expect("commit m3");
+    wait_for("a commit", first.commit(&got[1].header)).expect("commit m1");
+    wait_for("a commit", first.commit(&got[3].header)).expect("commit m3");
     drop(first);
     let mut second = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
     let resumed = take(&mut second, 2);

@@ -25,7 +25,7 @@ fn seek_to_the_middle_delivers_exactly_what_is_at_or_after_it() {
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
     // Exactly at m4's timestamp: m4 is included, m3 is not.
-    weir::block_on(consumer.seek(at(base, 4).unwrap())).expect("seek");
+    wait_for("a seek", consumer.seek(at(base, 4).unwrap())).expect("seek");
     let got = take(&mut consumer, 6);
     assert_eq!(payloads(&got), names(4..10));
     assert!(got.iter().all(|m| m.timestamp() >= at(base, 4).unwrap()));
@@ -48,7 +48,7 @@ fn seek_between_timestamps_over_partitions() {
         .unwrap();
     consumer.assign(orders.clone(), ShardId(0)).unwrap();
     consumer.assign(orders.clone(), ShardId(1)).unwrap();
-    weir::block_on(consumer.seek(base.saturating_add(Duration::from_millis(4_500)))).expect("seek");
+    wait_for("a seek", consumer.seek(base.saturating_add(Duration::from_millis(4_500)))).expect("seek");
     assert_eq!(sorted(payloads(&take(&mut consumer, 5))), names(5..10));
 }
 
@@ -65,7 +65,7 @@ fn rewind_at_applies_to_every_assigned_partition() {
         .unwrap();
     consumer.assign(orders.clone(), ShardId(0)).unwrap();
     consumer.assign(orders.clone(), ShardId(1)).unwrap();
-    weir::block_on(consumer.rewind(SeqPos::At(SeqNo(2)))).expect("rewind");
+    wait_for("a rewind", consumer.rewind(SeqPos::At(SeqNo(2)))).expect("rewind");
     let got = take(&mut consumer, 4);
     let mut seen: Vec<(u32, u64, String)> =
         got.iter().map(|m| (m.shard().0, m.seq().0, m.payload.as_str().unwrap().to_owned())).collect();
@@ -92,7 +92,7 @@ fn a_dropped_seek_leaves_the_consumer_usable() {
     }
     // The last seek asked for decides: m2 onwards.
     assert_eq!(payloads(&take(&mut consumer, 4)), names(2..6));
-    weir::block_on(consumer.rewind(SeqPos::Beginning)).expect("rewind after dropped seeks");
+    wait_for("a rewind", consumer.rewind(SeqPos::Beginning)).expect("rewind after dropped seeks");
     assert_eq!(payloads(&take(&mut consumer, 1)), ["m0"]);
 }
 
@@ -106,7 +106,7 @@ fn a_dead_address_fails_clearly_within_the_connect_timeout() {
         let started = Instant::now();
         let mut consumer =
             streamer.create_consumer(std::slice::from_ref(&orders), options(mode, group)).unwrap();
-        let err = consumer.next_blocking().expect_err("no broker");
+        let err = wait_for("the connect error", consumer.next()).expect_err("no broker");
         let elapsed = started.elapsed();
         match &err {
             ConsumerError::Backend(backend) => {
@@ -143,7 +143,7 @@ fn a_rewind_at_once_does_not_wait_behind_a_fetch_at_the_end() {
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
-    weir::block_on(consumer.rewind(SeqPos::Beginning)).expect("rewind");
+    wait_for("a rewind", consumer.rewind(SeqPos::Beginning)).expect("rewind");
     assert_eq!(payloads(&take(&mut consumer, 3)), names(0..3));
     let elapsed = started.elapsed();
     assert!(elapsed < HELD / 2, "the first messages took {elapsed:?}: waited behind a held fetch");

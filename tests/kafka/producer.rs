@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use weir::{ProducerError, ProducerOptions, Tokio};
 
-use crate::common::{broker, create_stream, key, namespace, streamer, url};
+use crate::common::{broker, create_stream, key, namespace, streamer, url, wait_for};
 
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
@@ -22,8 +22,9 @@ fn a_full_queue_makes_send_wait_instead_of_failing() {
     let mut producer = streamer.create_producer(ProducerOptions::default()).unwrap();
     let receipts: Vec<_> =
         (0..5000).map(|n| producer.send_to(&orders, format!("m{n}")).expect("send waits for room")).collect();
-    producer.flush_blocking().unwrap();
-    let seqs: Vec<u64> = receipts.into_iter().map(|receipt| weir::block_on(receipt).unwrap().seq.0).collect();
+    producer.flush_within_blocking(crate::common::MESSAGE_WITHIN).unwrap();
+    let seqs: Vec<u64> =
+        receipts.into_iter().map(|receipt| wait_for("a receipt", receipt).unwrap().seq.0).collect();
     assert_eq!(seqs, (0..5000).collect::<Vec<_>>(), "every message stored, in order");
 }
 
@@ -38,7 +39,8 @@ fn a_flush_within_returns_once_every_message_is_stored() {
     let receipts: Vec<_> = (0..100).map(|n| producer.send_to(&orders, format!("m{n}")).unwrap()).collect();
     producer.flush_within_blocking(Duration::from_secs(30)).expect("stored within the limit");
     // Flushed means stored: every receipt is already resolved, in order.
-    let seqs: Vec<u64> = receipts.into_iter().map(|receipt| weir::block_on(receipt).unwrap().seq.0).collect();
+    let seqs: Vec<u64> =
+        receipts.into_iter().map(|receipt| wait_for("a receipt", receipt).unwrap().seq.0).collect();
     assert_eq!(seqs, (0..100).collect::<Vec<_>>());
 }
 
@@ -91,7 +93,7 @@ fn a_flush_reports_messages_that_were_not_stored() {
     let text = err.to_string();
     assert!(text.contains("3 message(s)") && text.contains("not stored"), "{text}");
     for receipt in receipts {
-        assert!(weir::block_on(receipt).is_err(), "each receipt says it failed");
+        assert!(wait_for("a receipt", receipt).is_err(), "each receipt says it failed");
     }
     // Reported once: a flush with nothing new in flight succeeds.
     producer.flush_within_blocking(Duration::from_secs(5)).expect("nothing new since");

@@ -85,7 +85,7 @@ fn messages_travel_over_tls_from_producer_to_consumer() {
         .unwrap();
     let got = take(&mut consumer, 20);
     assert_eq!(sorted(payloads(&got)), sorted(names(0..20)));
-    weir::block_on(consumer.commit_all()).expect("commit over tls");
+    wait_for("a commit over tls", consumer.commit_all()).expect("commit over tls");
 }
 
 /// A consumer that cannot talk to the broker at `url` fails with a connect
@@ -97,7 +97,7 @@ fn assert_connect_error(url: &str, address: &str, why: &str) {
     let mut consumer = streamer
         .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
         .unwrap();
-    let err = consumer.next_blocking().expect_err("no tls session");
+    let err = wait_for("the tls error", consumer.next()).expect_err("no tls session");
     let elapsed = started.elapsed();
     match &err {
         ConsumerError::Backend(backend) => assert_eq!(backend.kind, BackendErrorKind::Connect, "{err}"),
