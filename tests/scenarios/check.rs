@@ -3,8 +3,10 @@
 //! what was stored comes from the producer's receipts, resume points from
 //! commit answers, runs and positions from the application's own operations
 //! and the assignments its consumer reported. The few facts only a broker
-//! knows (a rebalance or restart, a member fenced) are named where used, and
-//! only ever widen what is accepted to one of two exact seqs.
+//! knows (a rebalance, a redelivery or a restart; a member fenced) are named
+//! where used, and only ever widen what is accepted: a run may restart at the
+//! exact resume point, once per disturbance (a fenced member's run, which
+//! began under an older commit, at any seq).
 
 use std::collections::{BTreeMap, BTreeSet};
 

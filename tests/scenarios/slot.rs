@@ -83,8 +83,8 @@ impl<R: Runtime> Slot<R> {
     }
 
     /// Notes a change of the consumer's assignment, as its core reports it
-    /// to the application.
-    /// A newly assigned shard of a group consumer starts a run at the resume point.
+    /// to the application: a newly assigned shard of a group consumer starts
+    /// a run at the resume point.
     pub fn observe(&mut self) {
         let now = self.consumer.as_ref().and_then(|c| c.core().assignment().cloned());
         if now != self.seen_assignment {
