@@ -201,3 +201,31 @@ fn consume_merges_two_files_by_time() {
         "in time order; ends when both files end"
     );
 }
+
+#[test]
+fn a_second_writing_process_is_refused_while_the_first_writes() {
+    let path = scratch("two-writers.ss");
+    let url = format!("file://{}/w", path.display());
+    let mut first =
+        support::spawn_weir(&["relay", "--input", "stdio:///w", "--output", &url], &[], Stdio::piped());
+    let mut stdin = first.stdin.take().unwrap();
+    writeln!(stdin, "[w] first").unwrap();
+    stdin.flush().unwrap();
+    // The first relay holds the lock once its first frame is in the file.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) <= 128 {
+        assert!(Instant::now() < deadline, "the first relay wrote no frame within 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second =
+        support::run_weir(&["relay", "--input", "stdio:///w", "--output", &url], &[], b"[w] second\n");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second writer ran: {stderr}");
+    assert!(stderr.contains("another writer holds the file's lock"), "{stderr}");
+    drop(stdin);
+    let status = support::wait_within(&mut first, Duration::from_secs(60))
+        .expect("the first relay ends with its input");
+    assert!(status.success());
+    let decoded = support::run_weir(&["consume", &url, "--format", "payload"], &[], b"");
+    assert_eq!(lines(&decoded.stdout), ["first"], "only the first writer's frames");
+}

@@ -119,8 +119,13 @@ impl Writer {
         if let Some(err) = &state.error {
             return Err(ProducerError::Backend(err.clone()));
         }
+        let was_empty = state.queue.is_empty();
         state.queue.push(Queued { key: key.clone(), shard, payload, timestamp, receipt });
-        self.shared.more.notify_one();
+        // The thread waits only on an empty queue (checked under this lock):
+        // one wake per batch, not a futex call per message.
+        if was_empty {
+            self.shared.more.notify_one();
+        }
         Ok(())
     }
 
