@@ -277,3 +277,30 @@ fn resumable_from_a_seq_commits_what_it_wrote() {
     let five = rdkafka::Offset::Offset(5);
     assert_eq!(offsets, [(0, five), (1, five)], "group {group} resumes after m8 and m9");
 }
+
+/// `--from SEQ` below a partition's oldest kept message starts at that
+/// message (as on the simulator), rather than where the broker's reset
+/// policy would put an out-of-range offset (the end), and `-e` stops at the
+/// end without waiting out the quiet time.
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn from_below_the_oldest_kept_message_starts_there() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let (url, _) = filled_topic("cli-low", 1, 10);
+    let ns = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).expect("a namespace");
+    let admin: AdminClient<DefaultClientContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", broker()).create().expect("an admin client");
+    let mut before = rdkafka::TopicPartitionList::new();
+    before.add_partition_offset(&format!("{ns}t"), 0, rdkafka::Offset::Offset(5)).unwrap();
+    let deleted = weir::block_on(admin.delete_records(&before, &AdminOptions::new()));
+    deleted.expect("records deleted").elements().iter().for_each(|e| assert!(e.error().is_ok(), "{e:?}"));
+    let listed = lines(&weir(&["list", &url], b""));
+    assert_eq!(listed[1].split_whitespace().collect::<Vec<_>>(), ["t", "0", "5", "10", "5"], "{listed:?}");
+    let started = std::time::Instant::now();
+    let args = ["consume", &url, "--from", "2", "-e", "--format", "payload"];
+    let out = crate::support::run_weir_within(&args, &[], b"", Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out), names(5..10), "from the oldest kept message");
+    assert!(started.elapsed() < Duration::from_secs(8), "caught up, not stopped by the quiet time");
+}

@@ -53,7 +53,20 @@ pub(crate) fn resolve(
                     format!("sequence {} is past kafka's offsets", seq.0),
                 )
             })?;
-            Ok(partitions.iter().map(|p| (p.clone(), offset)).collect())
+            // A seq the partition no longer (or not yet) holds starts at the
+            // nearest one it holds, as on the other backends: librdkafka would
+            // apply the reset policy (by default the end) to an offset out of
+            // range, skipping everything kept.
+            partitions
+                .iter()
+                .map(|(topic, partition)| {
+                    let (low, high) =
+                        consumer.fetch_watermarks(topic, *partition, timeout).map_err(|err| {
+                            failed(&format!("reading the offsets of {topic}/{partition}"), &err)
+                        })?;
+                    Ok(((topic.clone(), *partition), offset.clamp(low, high.max(low))))
+                })
+                .collect()
         }
         Target::Seq(pos) => {
             let low = pos == SeqPos::Beginning;
