@@ -2,8 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::process::Output;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -137,4 +138,36 @@ fn diagnostics_go_to_stderr_by_verbosity() {
 
     let bad = stderr(&run(&["consume", "stdio:///k"], "weir=[nonsense"));
     assert!(bad.contains("ignoring RUST_LOG=\"weir=[nonsense\""), "{bad}");
+}
+
+/// A line is relayed or printed while the input stays open: output is
+/// written in batches, but no line waits for more input.
+#[test]
+fn a_line_goes_out_while_the_input_stays_open() {
+    const LIMIT: Duration = Duration::from_secs(60);
+    let cases: [&[&str]; 3] = [
+        &["relay", "--input", "stdio:///a", "--output", "stdio:///b"],
+        &["consume", "stdio:///a"],
+        &["consume", "stdio:///a", "--format", "payload"],
+    ];
+    for args in cases {
+        let mut child = support::spawn_weir(args, &[], Stdio::piped());
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"[a] one\n").unwrap();
+        stdin.flush().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = lines
+            .recv_timeout(LIMIT)
+            .unwrap_or_else(|_| panic!("weir {args:?}: no line within {LIMIT:?} while stdin stayed open"));
+        assert!(line.ends_with("one\n"), "weir {args:?}: {line:?}");
+        drop(stdin);
+        let status = support::wait_within(&mut child, LIMIT);
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "weir {args:?} after stdin closed");
+    }
 }

@@ -54,6 +54,17 @@ impl StdioStreamer {
         Self { hub: Hub::new(input), output: Output::new(output) }
     }
 
+    /// Writes the output in large batches: a line is written once 64 KiB are
+    /// queued or when a producer flushes, not as soon as the writer is free.
+    ///
+    /// For a caller that flushes (`Producer::flush`, even polled once)
+    /// whenever it has nothing more to send for now, and before it drops its
+    /// producers: lines neither flushed nor batched stay queued. Applies to
+    /// every producer of this streamer's output.
+    pub fn batch_writes(&self) {
+        self.output.batch_writes();
+    }
+
     /// The streamer a `stdio://` URL names: the process's stdin and stdout.
     pub fn from_url(url: &StreamerUrl) -> Result<Self, UrlError> {
         url.deny_unknown_params(&[])?;

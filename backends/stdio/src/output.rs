@@ -3,6 +3,12 @@
 //! `send` formats a line into a shared buffer and returns; a thread of its
 //! own writes whole buffers, so a producer never waits on the pipe (until
 //! the buffer passes [`HIGH_WATER`], which holds a runaway producer back).
+//!
+//! The writer is woken by the first line of an empty buffer, so a line goes
+//! out at once. With [`Output::batch_writes`] it is woken only when
+//! [`BATCH`] bytes are queued or a producer flushes: for a caller that
+//! flushes whenever its own input is idle (`weir relay`), this makes large
+//! writes and few thread wake-ups without holding a line back.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,8 +26,15 @@ use crate::codec::{check_framable, LineFormatter};
 /// Buffered bytes past which `send` waits for the writer.
 const HIGH_WATER: usize = 16 * 1024 * 1024;
 
+/// Queued bytes that wake the writer when writes are batched.
+const BATCH: usize = 64 * 1024;
+
 struct State {
     pending: Vec<u8>,
+    /// Whether the writer is to write `pending` (set with the first line of an
+    /// empty buffer, or, when batching, at [`BATCH`] bytes and on flush).
+    due: bool,
+    batch: bool,
     /// Bytes handed to `pending` since the start, and bytes written out.
     queued: u64,
     written: u64,
@@ -46,6 +59,8 @@ impl Output {
         Arc::new(Self {
             state: Mutex::new(State {
                 pending: Vec::new(),
+                due: false,
+                batch: false,
                 queued: 0,
                 written: 0,
                 failed: None,
@@ -60,6 +75,13 @@ impl Output {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// From now on, wakes the writer at [`BATCH`] queued bytes or on flush,
+    /// not with every first line: the caller flushes when it has nothing
+    /// more to send for now, and before it drops its producers.
+    pub(crate) fn batch_writes(&self) {
+        self.lock().batch = true;
     }
 
     /// Frames and queues one message; its header is final once this returns.
@@ -97,10 +119,12 @@ impl Output {
         let before = queue.pending.len();
         queue.formatter.format_framable(&header, payload.as_bytes(), &mut queue.pending);
         queue.queued += (queue.pending.len() - before) as u64;
+        let wake = !queue.due && (!queue.batch || queue.pending.len() >= BATCH);
+        queue.due |= wake;
         drop(state);
-        if before == 0 {
-            // The writer waits only on an empty buffer: wake it once per batch, not
-            // per line, and after unlocking, so that it does not wake to a held lock.
+        if wake {
+            // Once per batch, not per line, and after unlocking, so that the
+            // writer does not wake to a held lock.
             self.changed.notify_all();
         }
         Ok(header)
@@ -116,6 +140,11 @@ impl Output {
             return Ok(true);
         }
         state.flushers.push(waker.clone());
+        if !state.due && !state.pending.is_empty() {
+            state.due = true;
+            drop(state);
+            self.changed.notify_all();
+        }
         Ok(false)
     }
 
@@ -124,9 +153,10 @@ impl Output {
         loop {
             let mut state = self
                 .changed
-                .wait_while(self.lock(), |s| s.pending.is_empty())
+                .wait_while(self.lock(), |s| !s.due || s.pending.is_empty())
                 .unwrap_or_else(PoisonError::into_inner);
             std::mem::swap(&mut state.pending, &mut spare);
+            state.due = false;
             self.changed.notify_all();
             drop(state);
             let result = sink.write_all(&spare).and_then(|()| sink.flush());

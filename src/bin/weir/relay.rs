@@ -1,6 +1,8 @@
 //! `weir relay` and `weir produce`: move messages from one place to another.
 
+use std::future::Future as _;
 use std::io::BufRead;
+use std::task::{Context, Waker};
 
 use anyhow::Context as _;
 use weir::{ConsumerError, ConsumerMode, NoRuntime, Producer, ProducerOptions, StreamKey, StreamUrl};
@@ -55,6 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let first = inputs[0];
     let input = crate::consume::connect_input(first, &args.start)?;
     let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
+    if let weir::AnyStreamer::Stdio(stdio) = output.backend() {
+        // `relay_all` flushes whenever its input is idle: stdout may wait for a batch.
+        stdio.batch_writes();
+    }
     let mut options = options(args.mode, args.group)?;
     start::check(&args.start, options.mode(), &input)?;
     crate::consume::url_settings(&input, &mut options)?;
@@ -101,8 +107,19 @@ fn relay_all(
         if let Some(ends) = &mut stop.ends {
             ends.record(h);
         }
+        if consumer.core().buffered() == 0 {
+            // Nothing else is ready, so the next call may wait: let what was sent go out now.
+            start_flush(producer);
+        }
     }
     Ok(())
+}
+
+/// Starts writing out what was sent, without waiting for it: a flush polled
+/// once. A failure shows at the next send or at the end.
+fn start_flush(producer: &mut Producer<NoRuntime>) {
+    let flush = std::pin::pin!(producer.flush());
+    let _ = flush.poll(&mut Context::from_waker(Waker::noop()));
 }
 
 /// Relays the merged stream of every `--input` (`--merge`) until every input ends (or `--count`).
