@@ -75,6 +75,18 @@ impl KafkaConsumer {
         consumer
     }
 
+    /// Stops the consumer and waits, at most `limit`, until it has left its
+    /// group and closed; whether it has. A member that only goes away (its
+    /// process ends right after dropping the consumer, which closes on a
+    /// thread of its own) keeps its group waiting for the session to time
+    /// out before another member gets its partitions. No message comes after
+    /// this; it blocks, so not on an async executor's thread.
+    pub fn close_within(&self, limit: std::time::Duration) -> bool {
+        let shared = &self.rd.context().shared;
+        shared.stop();
+        shared.wait_closed(limit)
+    }
+
     /// The librdkafka consumer, for calls weir does not wrap. Blocking calls
     /// on it must not run on an async executor's thread.
     pub fn rdkafka(&self) -> &rdkafka::consumer::BaseConsumer<WeirContext> {

@@ -118,6 +118,7 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize, mut seen: Seen) {
         wait_for_queue(rd, KEEP_POLLING);
     }
     close(rd);
+    shared.mark_closed();
 }
 
 /// Waits for librdkafka's queue, at most `idle`, or less while `reach`

@@ -258,6 +258,10 @@ pub(crate) struct Shared {
     /// order they reach the broker. Per partition, the newest commit sent and
     /// its outcome (see `jobs::commit`).
     pub(crate) commits: Mutex<SentCommits>,
+    /// Set by the poll thread once it has closed the consumer (left its group).
+    closed: Mutex<bool>,
+    /// Wakes whoever waits for `closed`.
+    closed_changed: Condvar,
 }
 
 impl Shared {
@@ -276,6 +280,8 @@ impl Shared {
             positioning_waits: AtomicBool::new(false),
             served: AtomicU64::new(0),
             commits: Mutex::default(),
+            closed: Mutex::new(false),
+            closed_changed: Condvar::new(),
         }
     }
 
@@ -328,6 +334,23 @@ impl Shared {
 
     pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Called by the poll thread once it has closed the consumer.
+    pub(crate) fn mark_closed(&self) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.closed_changed.notify_all();
+    }
+
+    /// Waits until the poll thread has closed the consumer, at most `limit`;
+    /// whether it has.
+    pub(crate) fn wait_closed(&self, limit: Duration) -> bool {
+        let closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
+        let (closed, _) = self
+            .closed_changed
+            .wait_timeout_while(closed, limit, |closed| !*closed)
+            .unwrap_or_else(PoisonError::into_inner);
+        *closed
     }
 
     /// Blocks the poll thread until librdkafka's queue may hold something, a

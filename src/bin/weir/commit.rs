@@ -52,3 +52,24 @@ pub fn commit_all(consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// How long a group consumer may take to leave its group at exit.
+const LEAVE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Lets a Kafka group consumer leave its group before the process ends: one
+/// that only goes away keeps the group (the next `weir` of a resumable or
+/// load-balanced group among them) waiting for its session to time out.
+pub fn leave(consumer: &weir::Consumer<NoRuntime>) {
+    #[cfg(feature = "kafka")]
+    if let weir::AnyConsumer::Kafka(kafka) = consumer.backend() {
+        if consumer.core().options().mode().commits() && !kafka.close_within(LEAVE_WITHIN) {
+            eprintln!(
+                "weir: warning: the consumer did not leave its group within {}s; the group waits for its \
+                 session to time out",
+                LEAVE_WITHIN.as_secs()
+            );
+        }
+    }
+    #[cfg(not(feature = "kafka"))]
+    let _ = consumer;
+}

@@ -164,7 +164,9 @@ pub(crate) fn consume_to(args: Args, out: &mut impl Write) -> anyhow::Result<()>
     }
     out.flush().context("writing stdout")?;
     // The next run resumes after what this one printed.
-    commit_all(&mut consumer)
+    let committed = commit_all(&mut consumer);
+    crate::commit::leave(&consumer);
+    committed
 }
 
 /// Prints the merged stream of every URL (`--merge`) until every input ends (or `--count`).

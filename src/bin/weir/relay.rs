@@ -74,7 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let relayed = relay_all(&mut consumer, &mut producer, &mut committer, target, &stats, &mut stop);
     end(producer, relayed)?;
     // Only after the output holds everything: commit means "relayed".
-    commit_all(&mut consumer)
+    let committed = commit_all(&mut consumer);
+    crate::commit::leave(&consumer);
+    committed
 }
 
 fn relay_all(
