@@ -272,7 +272,12 @@ fn block_until<F: Future>(future: F, deadline: Instant) -> Option<F::Output> {
             self.0.unpark();
         }
     }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    thread_local! {
+        // Made once per thread, not per message; a backend that keeps the
+        // last waker sees the same one.
+        static WAKER: Waker = Waker::from(Arc::new(Unpark(thread::current())));
+    }
+    let waker = WAKER.with(Waker::clone);
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
