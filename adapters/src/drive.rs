@@ -52,32 +52,7 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
     /// awaited output, then input. `ready` must take its output only when it
     /// returns `Some`, which keeps every caller cancel-safe: dropping the
     /// future between polls loses nothing.
-    #[inline]
     pub(crate) fn poll_until<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        waiting: Waiting,
-        mut ready: impl FnMut(&mut ConsumerCore) -> Option<T>,
-    ) -> Poll<T> {
-        // The common case, per message: no deadline, no command, no job, and
-        // the output already in the core. The loop below would find the same
-        // in the same order; this is its first round, small enough to inline.
-        if self.is_quiet() {
-            if let Some(out) = ready(&mut self.core) {
-                return Poll::Ready(out);
-            }
-        }
-        self.poll_rounds(cx, waiting, ready)
-    }
-
-    /// Whether a round would find nothing to do before `ready`.
-    #[inline]
-    fn is_quiet(&self) -> bool {
-        !self.jobs && self.core.poll_timeout().is_none() && !self.core.has_commands()
-    }
-
-    #[inline(never)]
-    fn poll_rounds<T>(
         &mut self,
         cx: &mut Context<'_>,
         waiting: Waiting,
@@ -125,6 +100,17 @@ impl<B: ConsumerBackend, R: Runtime> Driver<B, R> {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// The core, if a round of [`poll_until`](Self::poll_until) would find
+    /// nothing to do before `ready` (no deadline, no command, no blocking
+    /// job): then an output already in the core may be taken from it
+    /// directly, as that round would. The per-message path: small enough to
+    /// inline, where the rounds are not.
+    #[inline]
+    pub(crate) fn quiet_core(&mut self) -> Option<&mut ConsumerCore> {
+        let quiet = !self.jobs && self.core.poll_timeout().is_none() && !self.core.has_commands();
+        quiet.then_some(&mut self.core)
     }
 
     /// Logs what the core decided since the last round (see [`report`]).
