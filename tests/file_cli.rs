@@ -229,3 +229,32 @@ fn a_second_writing_process_is_refused_while_the_first_writes() {
     let decoded = support::run_weir(&["consume", &url, "--format", "payload"], &[], b"");
     assert_eq!(lines(&decoded.stdout), ["first"], "only the first writer's frames");
 }
+
+#[test]
+fn consume_follow_tails_a_file_from_its_end() {
+    let path = scratch("tailed.ss");
+    let url = format!("file://{}/t", path.display());
+    let recorded =
+        support::run_weir(&["relay", "--input", "stdio:///t", "--output", &url], &[], b"[t] old\n");
+    assert!(recorded.status.success(), "{}", String::from_utf8_lossy(&recorded.stderr));
+    let mut tail = support::spawn_weir(
+        &["consume", &url, "--follow", "--count", "1", "--format", "payload"],
+        &[],
+        Stdio::null(),
+    );
+    // The follower starts at the end it finds; append until it has printed one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tail.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "weir consume --follow printed nothing within 60 s");
+        let appended =
+            support::run_weir(&["relay", "--input", "stdio:///t", "--output", &url], &[], b"[t] live\n");
+        assert!(appended.status.success(), "{}", String::from_utf8_lossy(&appended.stderr));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = tail.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out.stdout), ["live"], "an append, not what the file held before");
+    let refused = support::run_weir(&["consume", "stdio:///t", "--follow"], &[], b"");
+    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--follow is for file:// inputs"));
+}

@@ -96,7 +96,7 @@ pub fn url_settings(
 /// process, where nothing else can produce to it, so consuming would wait forever.
 pub fn connect_input(url: &StreamUrl, start: &start::Flags) -> anyhow::Result<weir::Streamer<NoRuntime>> {
     // Connecting first checks the URL's parameters, whatever the scheme.
-    let streamer = weir::connect_url(url.streamer())?;
+    let streamer = start.follow(url, weir::connect_url(url.streamer())?)?;
     if url.streamer().scheme() == Scheme::Sim && !start.exit_at_end() {
         return Err(Usage(format!(
             "cannot consume {url}: a sim:// broker lives inside one process and nothing else can \

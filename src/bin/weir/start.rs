@@ -47,12 +47,40 @@ pub struct Flags {
     /// of the input, as always). In resumable mode, with --from.
     #[arg(short = 'e', long)]
     exit_at_end: bool,
+    /// Follow a file:// input like `tail -f`: start at its end and wait for
+    /// appends (the same as `?follow=true` in its URL). Only for files: the
+    /// other inputs wait for more by themselves.
+    #[arg(long)]
+    follow: bool,
 }
 
 impl Flags {
     /// Whether `--exit-at-end` was given.
     pub fn exit_at_end(&self) -> bool {
         self.exit_at_end
+    }
+
+    /// The input's streamer as `--follow` says: a file streamer that follows.
+    pub fn follow(
+        &self,
+        url: &StreamUrl,
+        streamer: weir::Streamer<NoRuntime>,
+    ) -> anyhow::Result<weir::Streamer<NoRuntime>> {
+        if !self.follow {
+            return Ok(streamer);
+        }
+        match streamer.backend() {
+            #[cfg(feature = "file")]
+            weir::AnyStreamer::File(file) => {
+                let options = weir::file::FileOptions { follow: true, ..*file.options() };
+                let file = weir::file::FileStreamer::new(file.path(), options);
+                Ok(weir::Streamer::new(weir::AnyStreamer::File(file)))
+            }
+            _ => {
+                Err(Usage(format!("--follow is for file:// inputs, not {url}: it waits for more by itself"))
+                    .into())
+            }
+        }
     }
 }
 
