@@ -13,7 +13,12 @@
 //!   `BaseConsumer` loop with the same settings, in a process of its own
 //!   too, is the reference: what librdkafka holds under the same load.
 //!
-//! Two brokers, because what librdkafka holds depends on the broker:
+//! - Redis (when `WEIR_REDIS` is set, as `scripts/bench` does): the same
+//!   with a RealTime `redis://` consumer reading the key from its start
+//!   (empty when it starts) on Valkey; the server holds the backlog, the
+//!   consumer reads `batch` entries (1000) at a time.
+//!
+//! Two Kafka brokers, because what librdkafka holds depends on the broker:
 //!
 //! - noida-db (`WEIR_KAFKA`), librdkafka's default settings: it answers a
 //!   fetch with everything from the fetch offset to the end of the
@@ -235,6 +240,20 @@ fn kafka_weir(address: &str) {
     });
 }
 
+/// The same with a RealTime Redis consumer on the server at `address`.
+fn redis_weir(address: &str) {
+    let url = format!("redis://{address}?namespace=memory-{}-", std::process::id());
+    let streamer: weir::Streamer<NoRuntime> = weir::connect(&url).unwrap();
+    let key = StreamKey::new("bench").unwrap();
+    let mut consumer =
+        streamer.create_consumer(&[key], ConsumerOptions::new(ConsumerMode::RealTime)).unwrap();
+    // The key is empty: from its start is every entry the producer writes.
+    weir::block_on(consumer.rewind(SeqPos::Beginning)).unwrap();
+    consume_while_producing(&url, "Redis (Valkey) weir `next_blocking`", || {
+        consumer.next_blocking().unwrap().payload
+    });
+}
+
 /// The same with a raw rdkafka loop: assigned at the partition's end, polled,
 /// each payload copied (as weir does).
 fn kafka_raw(address: &str) {
@@ -259,7 +278,7 @@ fn kafka_raw(address: &str) {
     });
 }
 
-/// Runs this bench again to make one Kafka measurement in a process of its
+/// Runs this bench again to make one measurement in a process of its
 /// own: `role` on the broker at `address` (named `broker`), with `extra` settings.
 fn measure_apart(role: &str, address: &str, broker: &str, extra: &str) {
     let status = Command::new(std::env::current_exe().expect("this bench's path"))
@@ -269,7 +288,7 @@ fn measure_apart(role: &str, address: &str, broker: &str, extra: &str) {
         .env(EXTRA, extra)
         .status()
         .expect("the bench runs again");
-    assert!(status.success(), "the {role} Kafka measurement on {broker} failed");
+    assert!(status.success(), "the {role} measurement on {broker} failed");
 }
 
 fn main() {
@@ -277,6 +296,7 @@ fn main() {
         let address = std::env::var(ADDRESS).expect("the broker's address is set");
         return match role.as_str() {
             "weir" => kafka_weir(&address),
+            "redis" => redis_weir(&address),
             _ => kafka_raw(&address),
         };
     }
@@ -297,5 +317,9 @@ fn main() {
                 "memory: Kafka on {broker} skipped: {variable} is unset (run it through scripts/bench)"
             ),
         }
+    }
+    match std::env::var("WEIR_REDIS") {
+        Ok(address) => measure_apart("redis", &address, "Valkey", ""),
+        Err(_) => eprintln!("memory: Redis skipped: WEIR_REDIS is unset (run it through scripts/bench)"),
     }
 }
