@@ -134,7 +134,7 @@ pub(crate) struct Feed {
 /// What a member takes from its feed in one input round.
 pub(crate) struct Taken {
     pub(crate) answers: Vec<Answer>,
-    pub(crate) messages: Vec<Message>,
+    pub(crate) messages: VecDeque<Message>,
     pub(crate) end: Option<Option<BackendError>>,
 }
 
@@ -232,11 +232,13 @@ impl Feed {
         let mut state = self.lock();
         let end = state.end.clone();
         let Some(member) = state.members.get_mut(&id) else {
-            return Taken { answers: Vec::new(), messages: Vec::new(), end };
+            return Taken { answers: Vec::new(), messages: VecDeque::new(), end };
         };
         member.waker = Some(waker.clone());
         let answers: Vec<Answer> = member.answers.drain(..).collect();
-        let messages: Vec<Message> = member.inbox.drain(..).collect();
+        // Handed over whole, not copied out: the member gets a new inbox.
+        let room = member.inbox.len();
+        let messages = std::mem::replace(&mut member.inbox, VecDeque::with_capacity(room));
         // Work is due but no job runs: a driver that runs jobs in place has
         // not seen it yet. Poll again rather than wait for a wake that no job
         // will send.
@@ -504,8 +506,15 @@ impl State {
                 member.inbox.push_back(message);
             }
         } else {
+            // A clone for every member but the last, which takes the message itself.
+            let mut last: Option<&mut Member> = None;
             for member in self.members.values_mut().filter(|m| m.streams.contains(key)) {
-                member.inbox.push_back(message.clone());
+                if let Some(previous) = last.replace(member) {
+                    previous.inbox.push_back(message.clone());
+                }
+            }
+            if let Some(last) = last {
+                last.inbox.push_back(message);
             }
         }
     }
