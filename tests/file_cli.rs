@@ -166,6 +166,12 @@ fn list_shows_each_stream_and_shard_of_a_file() {
     let caught_up = support::run_weir_within(&args, &[], b"", Duration::from_secs(60));
     assert!(caught_up.status.success(), "{}", String::from_utf8_lossy(&caught_up.stderr));
     assert_eq!(lines(&caught_up.stdout), ["b7", "a3", "a0", "a4", "b8"], "in file order, then exits");
+    // --from TIME with -e: each shard from its first message not before the time.
+    let replay = format!("{url}/a,b");
+    let args = ["consume", &replay, "--from", "2026-01-01T00:00:00.002Z", "-e", "--format", "payload"];
+    let from_time = support::run_weir_within(&args, &[], b"", Duration::from_secs(60));
+    assert!(from_time.status.success(), "{}", String::from_utf8_lossy(&from_time.stderr));
+    assert_eq!(lines(&from_time.stdout), ["a0", "a4", "b8"]);
 }
 
 #[test]
