@@ -80,7 +80,10 @@ pub trait ConsumerBackend: Send + 'static {
     /// something; `Pending`, with `cx`'s waker registered, when nothing arrived.
     fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()>;
 
-    /// The next blocking job to run off the executor, if any.
+    /// The next blocking job to run off the executor, if any. A backend
+    /// makes jobs only when created, in [`execute`](Self::execute) and in
+    /// [`poll_input`](Self::poll_input): the driver asks after those, until
+    /// this returns `None`, and not per message in between.
     fn take_blocking(&mut self) -> Option<BlockingJob> {
         None
     }
