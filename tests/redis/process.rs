@@ -23,8 +23,17 @@ impl Consume {
         std::thread::spawn(move || {
             // At most about 5,000 lines a second (a pace, not a wait for
             // anything: what is read does not depend on it).
-            for (n, line) in BufReader::new(stdout).lines().map_while(Result::ok).enumerate() {
-                if sender.send(line).is_err() {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = Vec::new();
+            for n in 0.. {
+                line.clear();
+                // A last piece without its newline is a line torn by the
+                // SIGKILL, not a line printed: it is left out.
+                if !(stdout.read_until(b'\n', &mut line).is_ok() && line.ends_with(b"\n")) {
+                    break;
+                }
+                line.pop();
+                if sender.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
                     break;
                 }
                 if n % 50 == 49 {

@@ -97,14 +97,23 @@ impl FromStr for EntryId {
     fn from_str(text: &str) -> Result<Self, IdError> {
         let malformed = || IdError::Malformed(text.to_owned());
         let (ms, n) = text.split_once('-').ok_or_else(malformed)?;
-        let number = |part: &str| {
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(malformed());
-            }
-            part.parse::<u64>().map_err(|_| malformed())
-        };
-        Ok(EntryId { ms: number(ms)?, n: number(n)? })
+        Ok(EntryId { ms: decimal(ms).ok_or_else(malformed)?, n: decimal(n).ok_or_else(malformed)? })
     }
+}
+
+/// A non-empty run of ASCII digits as a `u64`, in one pass (every entry read
+/// goes through here); `None` for anything else, or a number past `u64`.
+fn decimal(part: &str) -> Option<u64> {
+    if part.is_empty() {
+        return None;
+    }
+    part.bytes().try_fold(0u64, |value, byte| {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +140,11 @@ mod tests {
         assert_eq!(big_n.to_seq(), Err(IdError::OutOfRange(big_n)));
         let big_ms: EntryId = "17592186044416-0".parse().unwrap();
         assert!(big_ms.to_seq().unwrap_err().to_string().contains("17592186044416-0"));
-        for bad in ["", "5", "-1", "1-", "a-1", "1-b", "1-2-3", " 1-0", "+1-0", "18446744073709551616-0"] {
+        let max: EntryId = "18446744073709551615-007".parse().unwrap();
+        assert_eq!(max, EntryId { ms: u64::MAX, n: 7 }, "the largest u64, and leading zeros");
+        for bad in
+            ["", "5", "-1", "1-", "a-1", "1-b", "1-2-3", " 1-0", "+1-0", "18446744073709551616-0", "1-0x"]
+        {
             assert_eq!(bad.parse::<EntryId>(), Err(IdError::Malformed(bad.into())), "{bad:?}");
         }
     }

@@ -411,13 +411,13 @@ impl Reader {
         read_reply(if self.membership.is_some() { "XREADGROUP" } else { "XREAD" }, reply, &mut entries)?;
         // Pending reads: a key with no entry left has no pending entries any more.
         for key in keys {
-            let last = entries.iter().rev().find(|e| e.key == key).map(|e| e.id);
+            let last = entries.iter().rev().find(|e| *e.key == *key).map(|e| e.id);
             if let Some((_, cursor)) = running.cursors.get_mut(&key) {
                 *cursor = last.map_or(Cursor::New, Cursor::Pending);
             }
         }
         for entry in &entries {
-            if let Some((_, Cursor::After(id))) = running.cursors.get_mut(&entry.key) {
+            if let Some((_, Cursor::After(id))) = running.cursors.get_mut(&*entry.key) {
                 *id = entry.id;
             }
         }
@@ -443,20 +443,20 @@ impl Reader {
             return Ok(());
         }
         let mut messages = Vec::with_capacity(running.entries.len());
-        let mut ids: Vec<(String, EntryId)> = Vec::new();
+        let mut ids: Vec<(Arc<str>, EntryId)> = Vec::new();
         // Every entry before a bad one is delivered; the bad one ends the consumer.
         let mut failure = None;
         for entry in running.entries.drain(..) {
-            let Some(((stream, shard), _)) = running.cursors.get(&entry.key) else { continue };
+            let Some(((stream, shard), _)) = running.cursors.get(&*entry.key) else { continue };
             let seq = match entry.id.to_seq() {
                 Ok(seq) => seq,
                 Err(source) => {
-                    failure = Some(RedisError::Id { key: entry.key, source });
+                    failure = Some(RedisError::Id { key: entry.key.to_string(), source });
                     break;
                 }
             };
             let Some(payload) = entry.payload else {
-                failure = Some(RedisError::NoPayload { key: entry.key, id: entry.id });
+                failure = Some(RedisError::NoPayload { key: entry.key.to_string(), id: entry.id });
                 break;
             };
             let header = weir_core::MessageHeader::new(stream.clone(), *shard, seq, entry.id.timestamp());
@@ -472,7 +472,10 @@ impl Reader {
                 return Ok(());
             }
             for (key, id) in ids {
-                state.unacked.entry(key).or_default().insert(id);
+                match state.unacked.get_mut(&*key) {
+                    Some(unacked) => unacked.insert(id),
+                    None => state.unacked.entry(key.to_string()).or_default().insert(id),
+                };
             }
             state.messages.append(&mut messages);
             state.waker.take()

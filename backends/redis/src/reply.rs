@@ -2,6 +2,8 @@
 //! entries, and of XINFO CONSUMERS into members: pure functions of the
 //! client's decoded values, tested without a server.
 
+use std::sync::Arc;
+
 use redis::Value;
 
 use crate::error::RedisError;
@@ -11,8 +13,8 @@ use crate::layout::PAYLOAD_FIELD;
 /// One stream entry as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// The Redis key it was read from.
-    pub key: String,
+    /// The Redis key it was read from (shared by the entries of one reply).
+    pub key: Arc<str>,
     /// Its id.
     pub id: EntryId,
     /// Its `msg` field; `None` for an entry without one.
@@ -87,6 +89,7 @@ pub fn entries_of(
     let Value::Array(entries) = value else {
         return Err(unexpected(command, &value));
     };
+    let shared: Arc<str> = Arc::from(key);
     for entry in entries {
         let Value::Array(pair) = entry else {
             return Err(unexpected(command, &entry));
@@ -113,7 +116,7 @@ pub fn entries_of(
                 };
             }
         }
-        out.push(Entry { key: key.to_owned(), id, payload });
+        out.push(Entry { key: Arc::clone(&shared), id, payload });
     }
     Ok(())
 }
@@ -213,7 +216,7 @@ mod tests {
         let mut out = Vec::new();
         read_reply("XREAD", reply, &mut out).unwrap();
         let got: Vec<(&str, String, Option<&[u8]>)> =
-            out.iter().map(|e| (e.key.as_str(), e.id.to_string(), e.payload.as_deref())).collect();
+            out.iter().map(|e| (&*e.key, e.id.to_string(), e.payload.as_deref())).collect();
         assert_eq!(
             got,
             [
