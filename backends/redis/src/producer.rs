@@ -111,14 +111,18 @@ impl Drop for RedisProducer {
     }
 }
 
+/// A stream's Redis keys, each with its shard.
+type ShardKeys = Vec<(Arc<str>, ShardId)>;
+
 struct Writer {
     shared: Arc<Shared>,
     target: Target,
     options: Arc<RedisOptions>,
     layout: Layout,
     conn: Option<redis::Connection>,
-    /// Per stream: its shard keys (empty: the plain key), and the next shard's turn.
-    shards: BTreeMap<StreamKey, (Vec<ShardId>, usize)>,
+    /// Per stream: its Redis keys and shards (the plain key alone when it has
+    /// no shard keys), and the next one's turn.
+    shards: BTreeMap<StreamKey, (ShardKeys, usize)>,
 }
 
 impl Writer {
@@ -175,7 +179,7 @@ impl Writer {
             EntryId::at_millis(u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(0))
         });
         for (outgoing, (redis_key, _)) in batch.iter().zip(&routed) {
-            let command = pipe.cmd("XADD").arg(redis_key);
+            let command = pipe.cmd("XADD").arg(&**redis_key);
             if let Some(maxlen) = self.options.maxlen {
                 command.arg("MAXLEN").arg("~").arg(maxlen);
             } else if let Some(min) = trim_id {
@@ -215,7 +219,7 @@ impl Writer {
     }
 
     /// The Redis key and shard of each message, connecting first if needed.
-    fn route(&mut self, batch: &[Outgoing]) -> Result<Vec<(String, ShardId)>, BackendError> {
+    fn route(&mut self, batch: &[Outgoing]) -> Result<Vec<(Arc<str>, ShardId)>, BackendError> {
         if self.conn.is_none() {
             self.conn = Some(self.target.connect(Duration::ZERO)?);
         }
@@ -234,20 +238,22 @@ impl Writer {
                         })?
                     }
                 };
-                self.shards.insert(outgoing.key.clone(), (found, 0));
+                // Each shard's Redis key, made once (not once a message).
+                let keys: ShardKeys = if found.is_empty() {
+                    vec![(Arc::from(self.layout.key(&outgoing.key, ShardId::ZERO, false)), ShardId::ZERO)]
+                } else {
+                    found
+                        .into_iter()
+                        .map(|shard| (Arc::from(self.layout.key(&outgoing.key, shard, true)), shard))
+                        .collect()
+                };
+                self.shards.insert(outgoing.key.clone(), (keys, 0));
             }
-            let Some((shards, turn)) = self.shards.get_mut(&outgoing.key) else { continue };
+            let Some((keys, turn)) = self.shards.get_mut(&outgoing.key) else { continue };
             // Round-robin over the shard keys, like the other backends.
-            let shard = match shards.len() {
-                0 => None,
-                n => {
-                    let shard = shards[*turn % n];
-                    *turn = turn.wrapping_add(1);
-                    Some(shard)
-                }
-            };
-            let redis_key = self.layout.key(&outgoing.key, shard.unwrap_or(ShardId::ZERO), shard.is_some());
-            routed.push((redis_key, shard.unwrap_or(ShardId::ZERO)));
+            let (redis_key, shard) = &keys[*turn % keys.len()];
+            *turn = turn.wrapping_add(1);
+            routed.push((Arc::clone(redis_key), *shard));
         }
         Ok(routed)
     }
