@@ -92,22 +92,32 @@ impl fmt::Display for EntryId {
     }
 }
 
+impl EntryId {
+    /// Parses `ms-n` from a reply's bytes as they are (every XADD reply goes
+    /// through here), with no text made unless it is malformed.
+    pub fn from_ascii(bytes: &[u8]) -> Result<EntryId, IdError> {
+        let parsed = bytes
+            .iter()
+            .position(|&b| b == b'-')
+            .and_then(|dash| Some(EntryId { ms: decimal(&bytes[..dash])?, n: decimal(&bytes[dash + 1..])? }));
+        parsed.ok_or_else(|| IdError::Malformed(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
 impl FromStr for EntryId {
     type Err = IdError;
     fn from_str(text: &str) -> Result<Self, IdError> {
-        let malformed = || IdError::Malformed(text.to_owned());
-        let (ms, n) = text.split_once('-').ok_or_else(malformed)?;
-        Ok(EntryId { ms: decimal(ms).ok_or_else(malformed)?, n: decimal(n).ok_or_else(malformed)? })
+        EntryId::from_ascii(text.as_bytes())
     }
 }
 
 /// A non-empty run of ASCII digits as a `u64`, in one pass (every entry read
 /// goes through here); `None` for anything else, or a number past `u64`.
-fn decimal(part: &str) -> Option<u64> {
+fn decimal(part: &[u8]) -> Option<u64> {
     if part.is_empty() {
         return None;
     }
-    part.bytes().try_fold(0u64, |value, byte| {
+    part.iter().try_fold(0u64, |value, &byte| {
         let digit = byte.wrapping_sub(b'0');
         if digit > 9 {
             return None;
@@ -147,6 +157,13 @@ mod tests {
         {
             assert_eq!(bad.parse::<EntryId>(), Err(IdError::Malformed(bad.into())), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn bytes_parse_like_text() {
+        assert_eq!(EntryId::from_ascii(b"1700000000000-42"), Ok(EntryId { ms: 1_700_000_000_000, n: 42 }));
+        assert_eq!(EntryId::from_ascii(b"1-\xff"), Err(IdError::Malformed("1-\u{fffd}".into())), "not UTF-8");
+        assert_eq!(EntryId::from_ascii(b""), Err(IdError::Malformed(String::new())));
     }
 
     #[test]

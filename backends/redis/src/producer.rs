@@ -174,16 +174,17 @@ impl Writer {
             }
         };
         let mut pipe = redis::pipe();
+        // One MINID for the whole batch.
         let trim_id = self.options.max_age.map(|age| {
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-            EntryId::at_millis(u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(0))
+            EntryId::at_millis(u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(0)).to_string()
         });
         for (outgoing, (redis_key, _)) in batch.iter().zip(&routed) {
             let command = pipe.cmd("XADD").arg(&**redis_key);
             if let Some(maxlen) = self.options.maxlen {
                 command.arg("MAXLEN").arg("~").arg(maxlen);
-            } else if let Some(min) = trim_id {
-                command.arg("MINID").arg("~").arg(min.to_string());
+            } else if let Some(min) = &trim_id {
+                command.arg("MINID").arg("~").arg(min);
             }
             match outgoing.timestamp {
                 // The server numbers entries within the millisecond (Redis 7+).
@@ -208,8 +209,10 @@ impl Writer {
                 return failures;
             }
         };
+        // The entries of one pipeline mostly share their millisecond.
+        let mut stamp = None;
         for ((outgoing, (redis_key, shard)), reply) in batch.into_iter().zip(routed).zip(replies) {
-            let outcome = header_of(&outgoing.key, shard, &redis_key, reply);
+            let outcome = header_of(&outgoing.key, shard, &redis_key, reply, &mut stamp);
             if let Err(err) = &outcome {
                 failures.push(err.clone());
             }
@@ -260,27 +263,78 @@ impl Writer {
 }
 
 /// The stored entry's header from XADD's reply, or why it was refused.
+/// `stamp` holds the last id's millisecond and its timestamp, so that a run
+/// of entries in one millisecond converts it once.
 fn header_of(
     key: &StreamKey,
     shard: ShardId,
     redis_key: &str,
     reply: redis::RedisResult<Value>,
+    stamp: &mut Option<(u64, Timestamp)>,
 ) -> Result<MessageHeader, ProducerError> {
     let reply = reply
         .map_err(|err| ProducerError::Backend(failed(&format!("adding an entry to {redis_key}"), &err)))?;
-    let text = match &reply {
-        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        Value::SimpleString(text) => text.clone(),
+    let bytes = match &reply {
+        Value::BulkString(bytes) => bytes.as_slice(),
+        Value::SimpleString(text) => text.as_bytes(),
         other => {
             let err = RedisError::Reply { command: "XADD", reply: format!("{other:?}") };
             return Err(ProducerError::Backend(err.into()));
         }
     };
-    let id: EntryId = text.parse().map_err(|source| {
-        ProducerError::Backend(RedisError::Id { key: redis_key.to_owned(), source }.into())
-    })?;
-    let seq = id.to_seq().map_err(|source| {
-        ProducerError::Backend(RedisError::Id { key: redis_key.to_owned(), source }.into())
-    })?;
-    Ok(MessageHeader::new(key.clone(), shard, seq, id.timestamp()))
+    let id_error =
+        |source| ProducerError::Backend(RedisError::Id { key: redis_key.to_owned(), source }.into());
+    let id = EntryId::from_ascii(bytes).map_err(id_error)?;
+    let seq = id.to_seq().map_err(id_error)?;
+    let timestamp = match *stamp {
+        Some((ms, at)) if ms == id.ms => at,
+        _ => {
+            let at = id.timestamp();
+            *stamp = Some((id.ms, at));
+            at
+        }
+    };
+    Ok(MessageHeader::new(key.clone(), shard, seq, timestamp))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use weir_core::SeqNo;
+
+    fn header(reply: Value, stamp: &mut Option<(u64, Timestamp)>) -> Result<MessageHeader, ProducerError> {
+        header_of(&StreamKey::new("k").unwrap(), ShardId(2), "weir:k:2", Ok(reply), stamp)
+    }
+
+    #[test]
+    fn headers_come_from_reply_ids_whatever_the_millisecond() {
+        let mut stamp = None;
+        let replies = [
+            Value::BulkString(b"1700000000005-0".to_vec()),
+            Value::BulkString(b"1700000000005-1".to_vec()),
+            Value::SimpleString("1700000000009-0".into()),
+            Value::BulkString(b"1700000000005-2".to_vec()),
+        ];
+        let got: Vec<(SeqNo, i64)> = replies
+            .into_iter()
+            .map(|reply| header(reply, &mut stamp).unwrap())
+            .map(|h| (h.seq, h.timestamp.unix_millis()))
+            .collect();
+        let want =
+            [("1700000000005-0", 5), ("1700000000005-1", 5), ("1700000000009-0", 9), ("1700000000005-2", 5)]
+                .map(|(id, ms)| (id.parse::<EntryId>().unwrap().to_seq().unwrap(), 1_700_000_000_000 + ms));
+        assert_eq!(got, want);
+        assert_eq!(header(Value::BulkString(b"1-0".to_vec()), &mut stamp).unwrap().shard, ShardId(2));
+    }
+
+    #[test]
+    fn bad_replies_are_errors_naming_the_key() {
+        for reply in
+            [Value::BulkString(b"12x-0".to_vec()), Value::Int(7), Value::BulkString(b"1-1048576".to_vec())]
+        {
+            let err = header(reply.clone(), &mut None).unwrap_err().to_string();
+            assert!(err.contains("weir:k:2") || err.contains("XADD"), "{reply:?}: {err}");
+        }
+    }
 }
