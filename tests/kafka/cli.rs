@@ -284,6 +284,46 @@ fn resumable_from_a_seq_commits_what_it_wrote() {
     assert_eq!(sorted(lines(&next)), ["0/5 m10", "1/5 m11"], "after what the first run wrote out");
 }
 
+/// Resumable with `--shard`: the consumer reads only that partition, from
+/// `--from`, outside the group's assignment (as on the simulator); what it
+/// wrote out is committed to the group, whose next member resumes after it.
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn resumable_one_partition_commits_to_the_group() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let (url, _) = filled_topic("cli-resume-shard", 2, 10);
+    let format = "{shard}/{seq} {payload}";
+    let resumable = ["consume", &url, "--mode", "resumable", "--format", format];
+    let one = weir(&[&resumable[..], &["--shard", "1", "--from", "2", "-e"]].concat(), b"");
+    assert_eq!(lines(&one), ["1/2 m5", "1/3 m7", "1/4 m9"], "partition 1 only, from seq 2");
+    let ns = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).expect("a namespace");
+    let group = format!("{ns}weir-resumable-weir-cli-test");
+    let view: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", &group)
+        .create()
+        .expect("an rdkafka client");
+    let mut query = rdkafka::TopicPartitionList::new();
+    let topic = format!("{ns}t");
+    query.add_partition(&topic, 0);
+    query.add_partition(&topic, 1);
+    let committed = view.committed_offsets(query, Duration::from_secs(10)).expect("committed offsets");
+    let offsets: Vec<_> = committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    assert_eq!(
+        offsets,
+        [(0, rdkafka::Offset::Invalid), (1, rdkafka::Offset::Offset(5))],
+        "group {group}: only partition 1, after m9"
+    );
+    // m10 to partition 0, m11 to partition 1. The group's next member
+    // starts partition 0 at its end (the reset policy: nothing committed).
+    produce(&streamer(&broker(), ns), &key("t"), numbered(10..12));
+    let args = [&resumable[..], &["--count", "1"]].concat();
+    let next =
+        crate::support::run_weir_within(&args, &[("HOST_ID", "weir-cli-test")], b"", Duration::from_secs(60));
+    assert!(next.status.success(), "{:?}: {}", next.status, String::from_utf8_lossy(&next.stderr));
+    assert_eq!(lines(&next), ["1/5 m11"], "partition 1 after what the first run wrote out");
+}
+
 /// `--from SEQ` below a partition's oldest kept message starts at that
 /// message (as on the simulator), rather than where the broker's reset
 /// policy would put an out-of-range offset (the end), and `-e` stops at the

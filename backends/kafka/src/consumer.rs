@@ -39,7 +39,14 @@ pub struct KafkaConsumer {
     /// an empty fetch for `fetch.wait.max.ms` (as Kafka does) the rewind's
     /// offset lookup and first fetch would each wait behind one such fetch.
     /// Run after a rewind that failed, it assigns as if none was asked for.
+    /// For a group consumer, joining its group (the subscription), which a
+    /// positioning of shards the application assigned before cancels.
     start: Option<BlockingJob>,
+    /// Whether this consumer assigns its partitions itself (RealTime, or a
+    /// Resumable one positioned on shards the application assigned before it
+    /// joined its group): it never joins, and commits to the group as a
+    /// consumer outside it.
+    manual: bool,
     /// Declared last, so it drops after `rd`.
     _closer: Closer,
 }
@@ -64,13 +71,14 @@ impl KafkaConsumer {
             seen,
             jobs: VecDeque::new(),
             start: None,
+            manual: mode == ConsumerMode::RealTime,
             _closer: closer,
         };
         let (rd, timeout) = (consumer.rd.clone(), consumer.options.connect_timeout);
         if mode == ConsumerMode::RealTime {
             consumer.start = Some(Box::new(move || jobs::assign_all(rd, topics, reset, timeout)));
         } else {
-            consumer.jobs.push_back(Box::new(move || jobs::subscribe(rd, topics, timeout)));
+            consumer.start = Some(Box::new(move || jobs::subscribe(rd, topics, timeout)));
         }
         consumer
     }
@@ -121,6 +129,25 @@ impl KafkaConsumer {
         self.rd.context().shared.want_paused(false);
     }
 
+    /// Whether a positioning assigns its shards itself rather than seeking
+    /// within the group's assignment. A Resumable consumer whose application
+    /// assigned shards (`ConsumerCore::requested`) before it joined its group
+    /// (the subscription not yet handed out) never joins: it reads exactly
+    /// those, committing to its group from outside, as the simulator's does.
+    /// One that joined already keeps the group's assignment.
+    fn assigns_itself(&mut self, core: &ConsumerCore) -> bool {
+        let explicit = self.mode == ConsumerMode::Resumable && core.requested().next().is_some();
+        if !self.manual && explicit && self.start.take().is_some() {
+            tracing::info!(
+                group = %self.rd.context().shared.who.group,
+                consumer = self.rd.context().shared.who.consumer,
+                "kafka consumer reads the shards assigned to it, outside its group"
+            );
+            self.manual = true;
+        }
+        self.manual
+    }
+
     fn report_assignment(&mut self, core: &mut ConsumerCore) {
         let shards: Vec<StreamShard> = self.assigned.iter().filter_map(|p| self.shard_of(p)).collect();
         core.handle_assignment(shards);
@@ -138,7 +165,7 @@ impl KafkaConsumer {
                 self.report_assignment(core);
             }
             Event::Ready { partitions } => {
-                if self.mode == ConsumerMode::RealTime {
+                if self.manual {
                     self.assigned.clear();
                 }
                 self.assigned.extend(partitions);
@@ -156,7 +183,7 @@ impl ConsumerBackend for KafkaConsumer {
         let (rd, timeout) = (self.rd.clone(), self.options.connect_timeout);
         match command {
             Command::Position { epoch, shards, target } => {
-                let manual = self.mode == ConsumerMode::RealTime;
+                let manual = self.assigns_itself(core);
                 let partitions: Vec<Partition> = shards.iter().map(|s| self.partition_of(s)).collect();
                 if manual {
                     self.assigned = partitions.iter().cloned().collect();
@@ -191,7 +218,6 @@ impl ConsumerBackend for KafkaConsumer {
             Command::Pause => self.paused = true,
             Command::Resume => self.paused = false,
         }
-        let _ = core;
     }
 
     fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {

@@ -3,9 +3,11 @@
 //!
 //! Each is a positioning the library offers (`assign`, then one `rewind` or
 //! `seek` before the first message). A realtime consumer takes them at once.
-//! A resumable one takes them once its group has given it its shards (on
-//! Kafka a rewind or seek moves only those, so one asked for earlier would
-//! move nothing); from there it commits what it wrote out, as always. A
+//! A resumable one given `--shard` takes them at once too: it reads those
+//! shards, outside its group's assignment. Given only `--from`, it takes it
+//! once its group has given it its shards (on Kafka a rewind or seek moves
+//! only those, so one asked for earlier would move nothing). Either way it
+//! commits what it wrote out to its group, as always. A
 //! load-balanced group chooses its members' shards and where they start, so
 //! that mode refuses the flags instead of ignoring them.
 
@@ -143,14 +145,6 @@ pub fn check(args: &Flags, mode: ConsumerMode, streamer: &weir::Streamer<NoRunti
     match mode {
         ConsumerMode::RealTime => return check_backend(args, streamer),
         ConsumerMode::Resumable => {
-            if let (Some(shard), true) = (args.shard.first(), group_only(streamer)) {
-                return refuse(format!(
-                    "--shard {shard} cannot be used with --mode resumable on {}: a resumable consumer \
-                     there reads the shards its group assigns (a rewind moves only those); use --mode \
-                     realtime to read chosen shards",
-                    backend_name(streamer)
-                ));
-            }
             if let (Some(shard), None) = (args.shard.first(), args.from) {
                 return refuse(format!(
                     "--shard {shard} needs --from with --mode resumable: the shards chosen are read \
@@ -188,25 +182,6 @@ pub fn check(args: &Flags, mode: ConsumerMode, streamer: &weir::Streamer<NoRunti
         );
     }
     Ok(())
-}
-
-/// The backend's name, for messages.
-fn backend_name(streamer: &weir::Streamer<NoRuntime>) -> &'static str {
-    use weir::core::backend::Streamer as _;
-    streamer.backend().capabilities().backend
-}
-
-/// Whether a group consumer of this backend reads only what its group
-/// assigns, whatever `assign` asked: Kafka's resumable consumer seeks within
-/// the group's assignment (weir-kafka's `Command::Position`), where the
-/// simulator's leaves the group protocol for the shards assigned.
-fn group_only(streamer: &weir::Streamer<NoRuntime>) -> bool {
-    #[cfg(feature = "kafka")]
-    if let weir::AnyStreamer::Kafka(_) = streamer.backend() {
-        return true;
-    }
-    let _ = streamer;
-    false
 }
 
 fn check_backend(args: &Flags, streamer: &weir::Streamer<NoRuntime>) -> anyhow::Result<()> {
