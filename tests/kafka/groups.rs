@@ -199,3 +199,31 @@ fn manual_store_commits_only_stored_messages() {
     let resumed = take(&mut second, 4);
     assert_eq!(payloads(&resumed), ["m2", "m3", "m4", "m5"], "m2 and m3 were never stored: they come again");
 }
+
+/// Resumable with `assign` before the first poll: the consumer reads only
+/// the partition assigned, outside the group, whose member keeps both
+/// partitions. Its commits go to the group, which the broker refuses while
+/// the group has members (Kafka's rule for a consumer outside it: unknown
+/// member); `weir consume` shows one accepted to a group with none (cli.rs).
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn resumable_assigned_partition_is_read_outside_the_group() {
+    let address = broker();
+    let streamer = streamer(&address, &namespace("resume-assigned"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, 2);
+    produce(&streamer, &orders, numbered(0..6));
+    let resumable = options(ConsumerMode::Resumable, Some("assigned"));
+    let mut member = streamer.create_consumer(std::slice::from_ref(&orders), resumable.clone()).unwrap();
+    settle(&mut [&mut member], |sizes| sizes == [2]);
+    let mut outside = streamer.create_consumer(std::slice::from_ref(&orders), resumable).unwrap();
+    outside.assign(orders.clone(), weir::ShardId(1)).unwrap();
+    wait_for("a rewind", outside.rewind(weir::SeqPos::Beginning)).expect("rewind");
+    let got = take(&mut outside, 3);
+    assert_eq!(payloads(&got), ["m1", "m3", "m5"], "partition 1 only, from its beginning");
+    let refused = wait_for("a commit", outside.commit(&got[2].header)).expect_err("a member is in the group");
+    assert!(refused.to_string().contains("Unknown member"), "{refused}");
+    // The member still has both partitions: it takes what comes next on each.
+    produce(&streamer, &orders, numbered(6..12));
+    assert_eq!(sorted(payloads(&take(&mut member, 6))), sorted(names(6..12)));
+}
