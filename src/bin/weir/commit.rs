@@ -54,6 +54,7 @@ pub fn commit_all(consumer: &mut weir::Consumer<NoRuntime>) -> anyhow::Result<()
 }
 
 /// How long a group consumer may take to leave its group at exit.
+#[cfg(feature = "kafka")]
 const LEAVE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Lets a Kafka group consumer leave its group before the process ends: one
