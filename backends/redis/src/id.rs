@@ -117,6 +117,18 @@ fn decimal(part: &[u8]) -> Option<u64> {
     if part.is_empty() {
         return None;
     }
+    if part.len() < 20 {
+        // Up to 19 digits cannot pass u64::MAX (20 digits), so no checks.
+        let mut value = 0u64;
+        for &byte in part {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = value * 10 + u64::from(digit);
+        }
+        return Some(value);
+    }
     part.iter().try_fold(0u64, |value, &byte| {
         let digit = byte.wrapping_sub(b'0');
         if digit > 9 {
@@ -164,6 +176,13 @@ mod tests {
         assert_eq!(EntryId::from_ascii(b"1700000000000-42"), Ok(EntryId { ms: 1_700_000_000_000, n: 42 }));
         assert_eq!(EntryId::from_ascii(b"1-\xff"), Err(IdError::Malformed("1-\u{fffd}".into())), "not UTF-8");
         assert_eq!(EntryId::from_ascii(b""), Err(IdError::Malformed(String::new())));
+        let nineteen = EntryId::from_ascii(b"9999999999999999999-0000000000000000001");
+        assert_eq!(
+            nineteen,
+            Ok(EntryId { ms: 9_999_999_999_999_999_999, n: 1 }),
+            "19 digits, the unchecked path"
+        );
+        assert!(EntryId::from_ascii(b"99999999999999999999-0").is_err(), "20 nines pass u64");
     }
 
     #[test]
