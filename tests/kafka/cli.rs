@@ -247,21 +247,12 @@ fn exit_at_end_stops_after_a_transaction_marker() {
     assert!(said.contains("taking the end as reached, short of t/0"), "the stop is told: {said}");
 }
 
-/// Resumable with `--from`: once the group has given the consumer its
-/// partitions, each moves there; what was written out is committed (the
-/// group's offsets, read with rdkafka), and the next resumable `weir` goes
-/// on after it at once: the first one left the group before it exited
-/// (noida-db never expires a member that only went away).
-#[test]
-#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
-fn resumable_from_a_seq_commits_what_it_wrote() {
+/// The namespace of a `filled_topic` URL, the Resumable group of HOST_ID
+/// weir-cli-test (see `weir` above) in it, and what that group committed on
+/// partitions 0 and 1 of topic `t`, read by an rdkafka client.
+fn resumable_commits(url: &str) -> (&str, String, Vec<(i32, rdkafka::Offset)>) {
     use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    let (url, _) = filled_topic("cli-resume", 2, 10);
-    let format = "{shard}/{seq} {payload}";
-    let from = weir(&["consume", &url, "--mode", "resumable", "--from", "3", "-e", "--format", format], b"");
-    assert_eq!(sorted(lines(&from)), ["0/3 m6", "0/4 m8", "1/3 m7", "1/4 m9"], "seq 3 on both partitions");
     let ns = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).expect("a namespace");
-    // The Resumable group of HOST_ID weir-cli-test (see `weir` above).
     let group = format!("{ns}weir-resumable-weir-cli-test");
     let view: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker())
@@ -273,7 +264,23 @@ fn resumable_from_a_seq_commits_what_it_wrote() {
     query.add_partition(&topic, 0);
     query.add_partition(&topic, 1);
     let committed = view.committed_offsets(query, Duration::from_secs(10)).expect("committed offsets");
-    let offsets: Vec<_> = committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    let offsets = committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    (ns, group, offsets)
+}
+
+/// Resumable with `--from`: once the group has given the consumer its
+/// partitions, each moves there; what was written out is committed (the
+/// group's offsets, read with rdkafka), and the next resumable `weir` goes
+/// on after it at once: the first one left the group before it exited
+/// (noida-db never expires a member that only went away).
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn resumable_from_a_seq_commits_what_it_wrote() {
+    let (url, _) = filled_topic("cli-resume", 2, 10);
+    let format = "{shard}/{seq} {payload}";
+    let from = weir(&["consume", &url, "--mode", "resumable", "--from", "3", "-e", "--format", format], b"");
+    assert_eq!(sorted(lines(&from)), ["0/3 m6", "0/4 m8", "1/3 m7", "1/4 m9"], "seq 3 on both partitions");
+    let (ns, group, offsets) = resumable_commits(&url);
     let five = rdkafka::Offset::Offset(5);
     assert_eq!(offsets, [(0, five), (1, five)], "group {group} resumes after m8 and m9");
     produce(&streamer(&broker(), ns), &key("t"), numbered(10..12));
@@ -290,25 +297,12 @@ fn resumable_from_a_seq_commits_what_it_wrote() {
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn resumable_one_partition_commits_to_the_group() {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
     let (url, _) = filled_topic("cli-resume-shard", 2, 10);
     let format = "{shard}/{seq} {payload}";
     let resumable = ["consume", &url, "--mode", "resumable", "--format", format];
     let one = weir(&[&resumable[..], &["--shard", "1", "--from", "2", "-e"]].concat(), b"");
     assert_eq!(lines(&one), ["1/2 m5", "1/3 m7", "1/4 m9"], "partition 1 only, from seq 2");
-    let ns = url.split("namespace=").nth(1).and_then(|rest| rest.split('&').next()).expect("a namespace");
-    let group = format!("{ns}weir-resumable-weir-cli-test");
-    let view: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set("group.id", &group)
-        .create()
-        .expect("an rdkafka client");
-    let mut query = rdkafka::TopicPartitionList::new();
-    let topic = format!("{ns}t");
-    query.add_partition(&topic, 0);
-    query.add_partition(&topic, 1);
-    let committed = view.committed_offsets(query, Duration::from_secs(10)).expect("committed offsets");
-    let offsets: Vec<_> = committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    let (ns, group, offsets) = resumable_commits(&url);
     assert_eq!(
         offsets,
         [(0, rdkafka::Offset::Invalid), (1, rdkafka::Offset::Offset(5))],
