@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
-use redis::Value;
+use redis::{ConnectionLike, Value};
 use weir_core::backend::{ProducerBackend, Receipt, ReceiptSender};
 use weir_core::{BackendError, MessageHeader, Payload, ProducerError, ShardId, StreamKey, Timestamp};
 
@@ -58,8 +58,7 @@ pub struct RedisProducer {
 impl RedisProducer {
     pub(crate) fn start(target: Target, options: Arc<RedisOptions>, layout: Layout) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let writer =
-            Writer { shared: shared.clone(), target, options, layout, conn: None, shards: BTreeMap::new() };
+        let writer = Writer::new(shared.clone(), target, options, layout);
         std::thread::Builder::new().name("weir-redis-writer".into()).spawn(move || writer.run())?;
         Ok(Self { shared })
     }
@@ -111,8 +110,12 @@ impl Drop for RedisProducer {
     }
 }
 
-/// A stream's Redis keys, each with its shard.
-type ShardKeys = Vec<(Arc<str>, ShardId)>;
+/// A stream's Redis keys, each with its shard (the plain key alone when it
+/// has no shard keys), and whose turn is next.
+struct Route {
+    keys: Vec<(String, ShardId)>,
+    turn: usize,
+}
 
 struct Writer {
     shared: Arc<Shared>,
@@ -120,12 +123,30 @@ struct Writer {
     options: Arc<RedisOptions>,
     layout: Layout,
     conn: Option<redis::Connection>,
-    /// Per stream: its Redis keys and shards (the plain key alone when it has
-    /// no shard keys), and the next one's turn.
-    shards: BTreeMap<StreamKey, (ShardKeys, usize)>,
+    /// Per stream: its index in `routes`.
+    streams: BTreeMap<StreamKey, usize>,
+    routes: Vec<Route>,
+    /// One XADD at a time, its buffers kept from one message to the next.
+    command: redis::Cmd,
+    /// The pipeline's bytes, kept from one batch to the next.
+    packed: Vec<u8>,
 }
 
 impl Writer {
+    fn new(shared: Arc<Shared>, target: Target, options: Arc<RedisOptions>, layout: Layout) -> Self {
+        Writer {
+            shared,
+            target,
+            options,
+            layout,
+            conn: None,
+            streams: BTreeMap::new(),
+            routes: Vec::new(),
+            command: redis::Cmd::new(),
+            packed: Vec::new(),
+        }
+    }
+
     fn run(mut self) {
         loop {
             let batch: Vec<Outgoing> = {
@@ -162,25 +183,67 @@ impl Writer {
 
     /// Sends one pipeline; resolves every receipt; returns the failures.
     fn send(&mut self, batch: Vec<Outgoing>) -> Vec<ProducerError> {
-        let mut failures = Vec::new();
-        let routed = match self.route(&batch) {
-            Ok(routed) => routed,
+        let picks = match self.pack(&batch) {
+            Ok(picks) => picks,
+            Err(err) => return fail_all(batch, &err),
+        };
+        let Some(conn) = self.conn.as_mut() else { return fail_all(batch, &lost_before_sending()) };
+        // The pipeline as packed: one reply per XADD, a refused one as a
+        // server error in its place.
+        let replies = match conn.req_packed_commands(&self.packed, 0, batch.len()) {
+            Ok(replies) => replies,
             Err(err) => {
-                for outgoing in batch {
-                    outgoing.receipt.send(Err(ProducerError::Backend(err.clone())));
-                    failures.push(ProducerError::Backend(err.clone()));
+                if is_contact_lost(&err) {
+                    self.conn = None;
                 }
-                return failures;
+                return fail_all(batch, &failed("adding entries (XADD)", &err));
             }
         };
-        let mut pipe = redis::pipe();
+        let mut failures = Vec::new();
+        let mut replies = replies.into_iter();
+        // The entries of one pipeline mostly share their millisecond.
+        let mut stamp = None;
+        for (outgoing, (route, pick)) in batch.into_iter().zip(picks) {
+            let (redis_key, shard) = &self.routes[route].keys[pick];
+            let outcome = match replies.next() {
+                Some(reply) => header_of(&outgoing.key, *shard, redis_key, reply, &mut stamp),
+                None => Err(ProducerError::Backend(
+                    RedisError::Reply { command: "XADD", reply: "fewer replies than commands".into() }.into(),
+                )),
+            };
+            if let Err(err) = &outcome {
+                failures.push(err.clone());
+            }
+            outgoing.receipt.send(outcome);
+        }
+        failures
+    }
+
+    /// Packs the batch's XADDs into `packed`, connecting first if needed;
+    /// returns each message's route and the key picked in it.
+    fn pack(&mut self, batch: &[Outgoing]) -> Result<Vec<(usize, usize)>, BackendError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.target.connect(Duration::ZERO)?);
+        }
         // One MINID for the whole batch.
         let trim_id = self.options.max_age.map(|age| {
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
             EntryId::at_millis(u64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(0)).to_string()
         });
-        for (outgoing, (redis_key, _)) in batch.iter().zip(&routed) {
-            let command = pipe.cmd("XADD").arg(&**redis_key);
+        self.packed.clear();
+        let mut picks = Vec::with_capacity(batch.len());
+        for outgoing in batch {
+            let route = match self.streams.get(&outgoing.key) {
+                Some(&route) => route,
+                None => self.add_route(&outgoing.key)?,
+            };
+            let Route { keys, turn } = &mut self.routes[route];
+            // Round-robin over the shard keys, like the other backends.
+            let pick = *turn % keys.len();
+            *turn = turn.wrapping_add(1);
+            let command = &mut self.command;
+            command.clear();
+            command.arg("XADD").arg(keys[pick].0.as_str());
             if let Some(maxlen) = self.options.maxlen {
                 command.arg("MAXLEN").arg("~").arg(maxlen);
             } else if let Some(min) = &trim_id {
@@ -192,74 +255,51 @@ impl Writer {
                 None => command.arg("*"),
             };
             command.arg(PAYLOAD_FIELD).arg(outgoing.payload.as_bytes());
+            command.write_packed_command(&mut self.packed);
+            picks.push((route, pick));
         }
-        pipe.ignore_errors();
-        let Some(conn) = self.conn.as_mut() else { return failures };
-        let replies = match pipe.query::<Vec<redis::RedisResult<Value>>>(conn) {
-            Ok(replies) => replies,
-            Err(err) => {
-                if is_contact_lost(&err) {
-                    self.conn = None;
-                }
-                let err = failed("adding entries (XADD)", &err);
-                for outgoing in batch {
-                    outgoing.receipt.send(Err(ProducerError::Backend(err.clone())));
-                    failures.push(ProducerError::Backend(err.clone()));
-                }
-                return failures;
-            }
-        };
-        // The entries of one pipeline mostly share their millisecond.
-        let mut stamp = None;
-        for ((outgoing, (redis_key, shard)), reply) in batch.into_iter().zip(routed).zip(replies) {
-            let outcome = header_of(&outgoing.key, shard, &redis_key, reply, &mut stamp);
-            if let Err(err) = &outcome {
-                failures.push(err.clone());
-            }
-            outgoing.receipt.send(outcome);
-        }
-        failures
+        Ok(picks)
     }
 
-    /// The Redis key and shard of each message, connecting first if needed.
-    fn route(&mut self, batch: &[Outgoing]) -> Result<Vec<(Arc<str>, ShardId)>, BackendError> {
-        if self.conn.is_none() {
-            self.conn = Some(self.target.connect(Duration::ZERO)?);
-        }
-        let mut routed = Vec::with_capacity(batch.len());
-        for outgoing in batch {
-            if !self.shards.contains_key(&outgoing.key) {
-                let found = match self.options.shards {
-                    Some(count) => (0..count).map(ShardId).collect(),
-                    None => {
-                        let Some(conn) = self.conn.as_mut() else { break };
-                        find_shards_or_fail(conn, &self.layout, &outgoing.key).map_err(|(err, lost)| {
-                            if lost {
-                                self.conn = None;
-                            }
-                            err
-                        })?
+    /// Finds `stream`'s shard keys and makes each one's Redis key, once.
+    fn add_route(&mut self, stream: &StreamKey) -> Result<usize, BackendError> {
+        let found = match self.options.shards {
+            Some(count) => (0..count).map(ShardId).collect(),
+            None => {
+                let Some(conn) = self.conn.as_mut() else { return Err(lost_before_sending()) };
+                find_shards_or_fail(conn, &self.layout, stream).map_err(|(err, lost)| {
+                    if lost {
+                        self.conn = None;
                     }
-                };
-                // Each shard's Redis key, made once (not once a message).
-                let keys: ShardKeys = if found.is_empty() {
-                    vec![(Arc::from(self.layout.key(&outgoing.key, ShardId::ZERO, false)), ShardId::ZERO)]
-                } else {
-                    found
-                        .into_iter()
-                        .map(|shard| (Arc::from(self.layout.key(&outgoing.key, shard, true)), shard))
-                        .collect()
-                };
-                self.shards.insert(outgoing.key.clone(), (keys, 0));
+                    err
+                })?
             }
-            let Some((keys, turn)) = self.shards.get_mut(&outgoing.key) else { continue };
-            // Round-robin over the shard keys, like the other backends.
-            let (redis_key, shard) = &keys[*turn % keys.len()];
-            *turn = turn.wrapping_add(1);
-            routed.push((Arc::clone(redis_key), *shard));
-        }
-        Ok(routed)
+        };
+        let keys = if found.is_empty() {
+            vec![(self.layout.key(stream, ShardId::ZERO, false), ShardId::ZERO)]
+        } else {
+            found.into_iter().map(|shard| (self.layout.key(stream, shard, true), shard)).collect()
+        };
+        self.routes.push(Route { keys, turn: 0 });
+        self.streams.insert(stream.clone(), self.routes.len() - 1);
+        Ok(self.routes.len() - 1)
     }
+}
+
+/// Fails every receipt of `batch` with `err`; returns the failures.
+fn fail_all(batch: Vec<Outgoing>, err: &BackendError) -> Vec<ProducerError> {
+    batch
+        .into_iter()
+        .map(|outgoing| {
+            outgoing.receipt.send(Err(ProducerError::Backend(err.clone())));
+            ProducerError::Backend(err.clone())
+        })
+        .collect()
+}
+
+/// The connection went away between two steps of one batch.
+fn lost_before_sending() -> BackendError {
+    BackendError::new(BACKEND, weir_core::BackendErrorKind::Io, "the connection was lost before sending")
 }
 
 /// The stored entry's header from XADD's reply, or why it was refused.
@@ -269,14 +309,16 @@ fn header_of(
     key: &StreamKey,
     shard: ShardId,
     redis_key: &str,
-    reply: redis::RedisResult<Value>,
+    reply: Value,
     stamp: &mut Option<(u64, Timestamp)>,
 ) -> Result<MessageHeader, ProducerError> {
-    let reply = reply
-        .map_err(|err| ProducerError::Backend(failed(&format!("adding an entry to {redis_key}"), &err)))?;
-    let bytes = match &reply {
-        Value::BulkString(bytes) => bytes.as_slice(),
-        Value::SimpleString(text) => text.as_bytes(),
+    let bytes = match reply {
+        Value::BulkString(ref bytes) => bytes.as_slice(),
+        Value::SimpleString(ref text) => text.as_bytes(),
+        Value::ServerError(err) => {
+            let err = redis::RedisError::from(err);
+            return Err(ProducerError::Backend(failed(&format!("adding an entry to {redis_key}"), &err)));
+        }
         other => {
             let err = RedisError::Reply { command: "XADD", reply: format!("{other:?}") };
             return Err(ProducerError::Backend(err.into()));
@@ -304,7 +346,7 @@ mod tests {
     use weir_core::SeqNo;
 
     fn header(reply: Value, stamp: &mut Option<(u64, Timestamp)>) -> Result<MessageHeader, ProducerError> {
-        header_of(&StreamKey::new("k").unwrap(), ShardId(2), "weir:k:2", Ok(reply), stamp)
+        header_of(&StreamKey::new("k").unwrap(), ShardId(2), "weir:k:2", reply, stamp)
     }
 
     #[test]
@@ -336,5 +378,12 @@ mod tests {
             let err = header(reply.clone(), &mut None).unwrap_err().to_string();
             assert!(err.contains("weir:k:2") || err.contains("XADD"), "{reply:?}: {err}");
         }
+        // A refused XADD comes back in the pipeline as a server error of its own.
+        let refused = redis::parse_redis_value(
+            b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        )
+        .unwrap();
+        let err = header(refused, &mut None).unwrap_err().to_string();
+        assert!(err.contains("weir:k:2") && err.contains("WRONGTYPE"), "{err}");
     }
 }
