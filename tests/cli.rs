@@ -140,15 +140,18 @@ fn diagnostics_go_to_stderr_by_verbosity() {
     assert!(bad.contains("ignoring RUST_LOG=\"weir=[nonsense\""), "{bad}");
 }
 
-/// A line is relayed or printed while the input stays open: output is
-/// written in batches, but no line waits for more input.
+/// A line is relayed, produced or printed while the input stays open:
+/// output is written in batches, but no line waits for more input.
 #[test]
 fn a_line_goes_out_while_the_input_stays_open() {
     const LIMIT: Duration = Duration::from_secs(60);
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 6] = [
         &["relay", "--input", "stdio:///a", "--output", "stdio:///b"],
+        &["relay", "--merge", "--max-wait", "none", "--input", "stdio:///a", "--output", "stdio:///b"],
+        &["produce", "stdio:///b"],
         &["consume", "stdio:///a"],
         &["consume", "stdio:///a", "--format", "payload"],
+        &["consume", "--merge", "--max-wait", "none", "stdio:///a"],
     ];
     for args in cases {
         let mut child = support::spawn_weir(args, &[], Stdio::piped());

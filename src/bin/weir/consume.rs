@@ -175,7 +175,8 @@ fn print_merged(mut join: weir::Join<NoRuntime>, args: &Args, out: &mut impl Wri
     let mut scratch = format::Scratch::default();
     let mut printed = Ok(());
     for _ in 0..args.count.unwrap_or(u64::MAX) {
-        let message = match merge::next(&mut join) {
+        // The next message may wait for a silent URL: let the reader see those printed now.
+        let message = match merge::next(&mut join, || out.flush().context("writing stdout")) {
             Ok(Some(message)) => message,
             Ok(None) => break,
             Err(err) => {
@@ -185,8 +186,6 @@ fn print_merged(mut join: weir::Join<NoRuntime>, args: &Args, out: &mut impl Wri
         };
         stats.count(message.payload.len());
         format::write(out, &args.format, &message, &mut scratch)?;
-        // The next message may wait for a silent URL: let the reader see this one now.
-        out.flush().context("writing stdout")?;
     }
     out.flush().context("writing stdout")?;
     merge::report(&join);

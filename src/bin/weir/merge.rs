@@ -1,13 +1,16 @@
 //! `--merge`: several URLs read as one stream in time order (`weir consume`,
 //! `weir relay`), through the library's join.
 
+use std::future::Future as _;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
 use weir::core::Scheme;
 use weir::{
-    ConsumerMode, ErrorPolicy, JoinError, JoinOptions, LatePolicy, Message, NoRuntime, StreamKey, StreamUrl,
+    ConsumerMode, ErrorPolicy, JoinError, JoinOptions, Joined, LatePolicy, Message, NoRuntime, StreamKey,
+    StreamUrl,
 };
 
 use crate::exit::Usage;
@@ -125,15 +128,33 @@ pub fn open(
 
 /// The next merged message; `None` once every URL's input ended. A URL left
 /// out under `--keep-going` is reported on stderr.
-pub fn next(join: &mut weir::Join<NoRuntime>) -> anyhow::Result<Option<Message>> {
+///
+/// `idle` runs before the call waits, i.e. when no message is ready now (the
+/// caller lets out what it wrote so far), and not between messages that are.
+pub fn next(
+    join: &mut weir::Join<NoRuntime>,
+    mut idle: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Option<Message>> {
     loop {
-        match join.next_blocking() {
+        let joined = match poll_once(join) {
+            Poll::Ready(joined) => joined,
+            Poll::Pending => {
+                idle()?;
+                join.next_blocking()
+            }
+        };
+        match joined {
             Ok(joined) => return Ok(Some(joined.message)),
             Err(JoinError::EndOfStream) => return Ok(None),
             Err(err) if !err.is_terminal() => eprintln!("weir: {err}"),
             Err(err) => return Err(err).context("merging"),
         }
     }
+}
+
+/// The next merged message if one is ready now, without waiting.
+fn poll_once(join: &mut weir::Join<NoRuntime>) -> Poll<Result<Joined, JoinError>> {
+    std::pin::pin!(join.next()).poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// Reports on stderr what the merge did out of order.

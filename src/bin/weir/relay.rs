@@ -56,11 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let first = inputs[0];
     let input = crate::consume::connect_input(first, &args.start)?;
-    let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
-    if let weir::AnyStreamer::Stdio(stdio) = output.backend() {
-        // `relay_all` flushes whenever its input is idle: stdout may wait for a batch.
-        stdio.batch_writes();
-    }
+    // `relay_all` flushes whenever its input is idle: stdout may wait for a batch.
+    let output = connect_batched(&args.output)?;
     let mut options = options(args.mode, args.group)?;
     start::check(&args.start, options.mode(), &input)?;
     crate::consume::url_settings(&input, &mut options)?;
@@ -124,15 +121,31 @@ fn start_flush(producer: &mut Producer<NoRuntime>) {
     let _ = flush.poll(&mut Context::from_waker(Waker::noop()));
 }
 
+/// Connects to `url` to produce to it; on stdout, writes in batches (see
+/// `StdioStreamer::batch_writes`): the caller starts a flush
+/// whenever its input has nothing ready.
+fn connect_batched(url: &StreamUrl) -> anyhow::Result<weir::Streamer<NoRuntime>> {
+    let output = weir::connect_url::<NoRuntime>(url.streamer())?;
+    if let weir::AnyStreamer::Stdio(stdio) = output.backend() {
+        stdio.batch_writes();
+    }
+    Ok(output)
+}
+
 /// Relays the merged stream of every `--input` (`--merge`) until every input ends (or `--count`).
 fn relay_merged(mut join: weir::Join<NoRuntime>, args: &Args) -> anyhow::Result<()> {
-    let output = weir::connect_url::<NoRuntime>(args.output.streamer())?;
+    let output = connect_batched(&args.output)?;
     let mut producer = output.create_producer(ProducerOptions::default())?;
     let target = args.output.streams().first();
     let stats = Stats::start(args.stats);
     let mut relayed = Ok(());
     for _ in 0..args.count.unwrap_or(u64::MAX) {
-        let message = match merge::next(&mut join) {
+        // The next message may wait for a silent input: let out what was sent.
+        let idle = || {
+            start_flush(&mut producer);
+            Ok(())
+        };
+        let message = match merge::next(&mut join, idle) {
             Ok(Some(message)) => message,
             Ok(None) => break,
             Err(err) => {
@@ -172,9 +185,12 @@ pub struct ProduceArgs {
     stats: bool,
 }
 
+/// How much of stdin `weir produce` reads at a time.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// Produces one message per stdin line (line endings removed).
 pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
-    let streamer = weir::connect_url::<NoRuntime>(args.url.streamer())?;
+    let streamer = connect_batched(&args.url)?;
     let mut producer = streamer.create_producer(ProducerOptions::default())?;
     let stats = Stats::start(args.stats);
     let sent = produce_lines(&mut producer, &args.url.streams()[0], &stats);
@@ -182,10 +198,14 @@ pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 }
 
 fn produce_lines(producer: &mut Producer<NoRuntime>, key: &StreamKey, stats: &Stats) -> anyhow::Result<()> {
-    let mut stdin = std::io::stdin().lock();
+    let mut stdin = std::io::BufReader::with_capacity(READ_CHUNK, std::io::stdin().lock());
     let mut line = Vec::new();
     for number in 1.. {
         line.clear();
+        if stdin.buffer().is_empty() {
+            // The next read may wait for more input: let out what was sent.
+            start_flush(producer);
+        }
         if stdin.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
             break;
         }
