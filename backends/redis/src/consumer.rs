@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use weir_core::backend::{BlockingJob, ConsumerBackend};
-use weir_core::{BackendError, Command, CommitId, ConsumerCore, SeqNo, ShardId, StreamKey};
+use weir_core::{BackendError, Command, CommitId, ConsumerCore, Message, SeqNo, ShardId, StreamKey};
 
 use crate::conn::Target;
 use crate::error::failed;
@@ -21,6 +21,9 @@ pub struct RedisConsumer {
     shared: Arc<Shared>,
     acker: Arc<Acker>,
     jobs: VecDeque<BlockingJob>,
+    /// The messages being fed to the core; swapped with the reader's, so
+    /// that their buffers go back and forth and none is allocated a read.
+    fed: Vec<Message>,
 }
 
 /// Acknowledges entries on a connection no read waits on.
@@ -32,7 +35,7 @@ pub(crate) struct Acker {
 
 impl RedisConsumer {
     pub(crate) fn new(shared: Arc<Shared>, acker: Acker) -> Self {
-        Self { shared, acker: Arc::new(acker), jobs: VecDeque::new() }
+        Self { shared, acker: Arc::new(acker), jobs: VecDeque::new(), fed: Vec::new() }
     }
 
     /// The group this consumer reads in and its member name, if any.
@@ -119,12 +122,14 @@ impl ConsumerBackend for RedisConsumer {
     }
 
     fn poll_input(&mut self, cx: &mut Context<'_>, core: &mut ConsumerCore) -> Poll<()> {
-        let (events, messages) = {
+        let events = {
             let mut state = self.shared.lock();
             state.waker = Some(cx.waker().clone());
-            (std::mem::take(&mut state.events), std::mem::take(&mut state.messages))
+            // `fed` is empty: the reader gets its buffer back.
+            std::mem::swap(&mut state.messages, &mut self.fed);
+            std::mem::take(&mut state.events)
         };
-        let fed = !events.is_empty() || !messages.is_empty();
+        let fed = !events.is_empty() || !self.fed.is_empty();
         for event in events {
             match event {
                 Event::Assigned(shards) => core.handle_assignment(shards),
@@ -133,8 +138,8 @@ impl ConsumerBackend for RedisConsumer {
                 Event::Fatal(err) => core.handle_end(Some(err)),
             }
         }
-        if !messages.is_empty() {
-            core.handle_messages(messages);
+        if !self.fed.is_empty() {
+            core.handle_messages(self.fed.drain(..));
             // Room freed: a reader waiting for it reads on.
             self.shared.signal();
         }

@@ -86,6 +86,28 @@ impl EntryId {
     }
 }
 
+/// Converts ids' milliseconds to timestamps, once for a run of ids in the
+/// same millisecond (the entries of one read or one pipeline mostly share
+/// theirs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stamps {
+    last: Option<(u64, Timestamp)>,
+}
+
+impl Stamps {
+    /// The timestamp of `id`, as [`EntryId::timestamp`].
+    pub fn of(&mut self, id: EntryId) -> Timestamp {
+        match self.last {
+            Some((ms, at)) if ms == id.ms => at,
+            _ => {
+                let at = id.timestamp();
+                self.last = Some((id.ms, at));
+                at
+            }
+        }
+    }
+}
+
 impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.ms, self.n)
@@ -93,13 +115,17 @@ impl fmt::Display for EntryId {
 }
 
 impl EntryId {
-    /// Parses `ms-n` from a reply's bytes as they are (every XADD reply goes
-    /// through here), with no text made unless it is malformed.
+    /// Parses `ms-n` from a reply's bytes as they are (every entry read or
+    /// added goes through here), in one pass, with no text made unless it
+    /// is malformed.
     pub fn from_ascii(bytes: &[u8]) -> Result<EntryId, IdError> {
-        let parsed = bytes
-            .iter()
-            .position(|&b| b == b'-')
-            .and_then(|dash| Some(EntryId { ms: decimal(&bytes[..dash])?, n: decimal(&bytes[dash + 1..])? }));
+        let parsed = leading_decimal(bytes).and_then(|(ms, rest)| match rest {
+            [b'-', digits @ ..] => match leading_decimal(digits)? {
+                (n, []) => Some(EntryId { ms, n }),
+                _ => None,
+            },
+            _ => None,
+        });
         parsed.ok_or_else(|| IdError::Malformed(String::from_utf8_lossy(bytes).into_owned()))
     }
 }
@@ -111,31 +137,22 @@ impl FromStr for EntryId {
     }
 }
 
-/// A non-empty run of ASCII digits as a `u64`, in one pass (every entry read
-/// goes through here); `None` for anything else, or a number past `u64`.
-fn decimal(part: &[u8]) -> Option<u64> {
-    if part.is_empty() {
-        return None;
+/// The number the ASCII digits at the start of `bytes` spell (at least
+/// one) and the bytes after them; `None` without a digit, or for a number
+/// past `u64`.
+fn leading_decimal(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    let mut at = 0;
+    while let Some(digit) = bytes.get(at).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+        value = if at < 19 {
+            // Up to 19 digits cannot pass u64::MAX (20 digits): no checks.
+            value * 10 + u64::from(digit)
+        } else {
+            value.checked_mul(10)?.checked_add(u64::from(digit))?
+        };
+        at += 1;
     }
-    if part.len() < 20 {
-        // Up to 19 digits cannot pass u64::MAX (20 digits), so no checks.
-        let mut value = 0u64;
-        for &byte in part {
-            let digit = byte.wrapping_sub(b'0');
-            if digit > 9 {
-                return None;
-            }
-            value = value * 10 + u64::from(digit);
-        }
-        return Some(value);
-    }
-    part.iter().try_fold(0u64, |value, &byte| {
-        let digit = byte.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        value.checked_mul(10)?.checked_add(u64::from(digit))
-    })
+    (at > 0).then(|| (value, &bytes[at..]))
 }
 
 #[cfg(test)]
@@ -183,6 +200,15 @@ mod tests {
             "19 digits, the unchecked path"
         );
         assert!(EntryId::from_ascii(b"99999999999999999999-0").is_err(), "20 nines pass u64");
+    }
+
+    #[test]
+    fn stamps_follow_each_id_whatever_the_order() {
+        let mut stamps = Stamps::default();
+        for (ms, n) in [(5, 0), (5, 1), (9, 0), (5, 2), (0, 0), (u64::MAX, 0)] {
+            let id = EntryId { ms, n };
+            assert_eq!(stamps.of(id), id.timestamp(), "{id}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use weir_core::{BackendError, MessageHeader, Payload, ProducerError, ShardId, St
 
 use crate::conn::Target;
 use crate::error::{failed, is_contact_lost, RedisError, BACKEND};
-use crate::id::EntryId;
+use crate::id::{EntryId, Stamps};
 use crate::layout::{Layout, PAYLOAD_FIELD};
 use crate::options::RedisOptions;
 use crate::reader::find_shards_or_fail;
@@ -201,12 +201,11 @@ impl Writer {
         };
         let mut failures = Vec::new();
         let mut replies = replies.into_iter();
-        // The entries of one pipeline mostly share their millisecond.
-        let mut stamp = None;
+        let mut stamps = Stamps::default();
         for (outgoing, (route, pick)) in batch.into_iter().zip(picks) {
             let (redis_key, shard) = &self.routes[route].keys[pick];
             let outcome = match replies.next() {
-                Some(reply) => header_of(&outgoing.key, *shard, redis_key, reply, &mut stamp),
+                Some(reply) => header_of(&outgoing.key, *shard, redis_key, reply, &mut stamps),
                 None => Err(ProducerError::Backend(
                     RedisError::Reply { command: "XADD", reply: "fewer replies than commands".into() }.into(),
                 )),
@@ -303,14 +302,12 @@ fn lost_before_sending() -> BackendError {
 }
 
 /// The stored entry's header from XADD's reply, or why it was refused.
-/// `stamp` holds the last id's millisecond and its timestamp, so that a run
-/// of entries in one millisecond converts it once.
 fn header_of(
     key: &StreamKey,
     shard: ShardId,
     redis_key: &str,
     reply: Value,
-    stamp: &mut Option<(u64, Timestamp)>,
+    stamps: &mut Stamps,
 ) -> Result<MessageHeader, ProducerError> {
     let bytes = match reply {
         Value::BulkString(ref bytes) => bytes.as_slice(),
@@ -328,15 +325,7 @@ fn header_of(
         |source| ProducerError::Backend(RedisError::Id { key: redis_key.to_owned(), source }.into());
     let id = EntryId::from_ascii(bytes).map_err(id_error)?;
     let seq = id.to_seq().map_err(id_error)?;
-    let timestamp = match *stamp {
-        Some((ms, at)) if ms == id.ms => at,
-        _ => {
-            let at = id.timestamp();
-            *stamp = Some((id.ms, at));
-            at
-        }
-    };
-    Ok(MessageHeader::new(key.clone(), shard, seq, timestamp))
+    Ok(MessageHeader::new(key.clone(), shard, seq, stamps.of(id)))
 }
 
 #[cfg(test)]
@@ -345,13 +334,13 @@ mod tests {
     use super::*;
     use weir_core::SeqNo;
 
-    fn header(reply: Value, stamp: &mut Option<(u64, Timestamp)>) -> Result<MessageHeader, ProducerError> {
-        header_of(&StreamKey::new("k").unwrap(), ShardId(2), "weir:k:2", reply, stamp)
+    fn header(reply: Value, stamps: &mut Stamps) -> Result<MessageHeader, ProducerError> {
+        header_of(&StreamKey::new("k").unwrap(), ShardId(2), "weir:k:2", reply, stamps)
     }
 
     #[test]
     fn headers_come_from_reply_ids_whatever_the_millisecond() {
-        let mut stamp = None;
+        let mut stamps = Stamps::default();
         let replies = [
             Value::BulkString(b"1700000000005-0".to_vec()),
             Value::BulkString(b"1700000000005-1".to_vec()),
@@ -360,14 +349,14 @@ mod tests {
         ];
         let got: Vec<(SeqNo, i64)> = replies
             .into_iter()
-            .map(|reply| header(reply, &mut stamp).unwrap())
+            .map(|reply| header(reply, &mut stamps).unwrap())
             .map(|h| (h.seq, h.timestamp.unix_millis()))
             .collect();
         let want =
             [("1700000000005-0", 5), ("1700000000005-1", 5), ("1700000000009-0", 9), ("1700000000005-2", 5)]
                 .map(|(id, ms)| (id.parse::<EntryId>().unwrap().to_seq().unwrap(), 1_700_000_000_000 + ms));
         assert_eq!(got, want);
-        assert_eq!(header(Value::BulkString(b"1-0".to_vec()), &mut stamp).unwrap().shard, ShardId(2));
+        assert_eq!(header(Value::BulkString(b"1-0".to_vec()), &mut stamps).unwrap().shard, ShardId(2));
     }
 
     #[test]
@@ -375,7 +364,7 @@ mod tests {
         for reply in
             [Value::BulkString(b"12x-0".to_vec()), Value::Int(7), Value::BulkString(b"1-1048576".to_vec())]
         {
-            let err = header(reply.clone(), &mut None).unwrap_err().to_string();
+            let err = header(reply.clone(), &mut Stamps::default()).unwrap_err().to_string();
             assert!(err.contains("weir:k:2") || err.contains("XADD"), "{reply:?}: {err}");
         }
         // A refused XADD comes back in the pipeline as a server error of its own.
@@ -383,7 +372,7 @@ mod tests {
             b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
         )
         .unwrap();
-        let err = header(refused, &mut None).unwrap_err().to_string();
+        let err = header(refused, &mut Stamps::default()).unwrap_err().to_string();
         assert!(err.contains("weir:k:2") && err.contains("WRONGTYPE"), "{err}");
     }
 }

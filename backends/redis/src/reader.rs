@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::Value;
+use redis::{ConnectionLike, Value};
 use weir_core::{BackendError, ConsumerMode, Message, Payload, ShardId, StreamKey, StreamShard};
 
 use crate::conn::Target;
 use crate::error::{failed, is_contact_lost, is_nogroup, RedisError};
-use crate::id::EntryId;
+use crate::id::{EntryId, Stamps};
 use crate::layout::Layout;
 use crate::options::RedisOptions;
 use crate::plan::{idle_members, start_of, Start};
@@ -71,9 +71,21 @@ impl From<RedisError> for Failure {
     }
 }
 
+/// Sends `command` and returns its reply as decoded; an error reply is an
+/// error. Unlike `Cmd::query`, which walks the whole reply again looking
+/// for errors nested in it (as much work per entry as decoding it), only
+/// the reply itself is checked: a nested error, which these commands do not
+/// give, is an unexpected reply to whoever reads it.
+fn request(conn: &mut redis::Connection, command: &redis::Cmd) -> redis::RedisResult<Value> {
+    match conn.req_command(command)? {
+        Value::ServerError(err) => Err(err.into()),
+        reply => Ok(reply),
+    }
+}
+
 /// Runs `command`, classifying a failure as lost contact or final.
 fn query(conn: &mut redis::Connection, command: &redis::Cmd, doing: &'static str) -> Result<Value, Failure> {
-    command.query::<Value>(conn).map_err(|err| {
+    request(conn, command).map_err(|err| {
         if is_contact_lost(&err) {
             Failure::Contact(err, doing)
         } else {
@@ -94,6 +106,9 @@ struct Running {
     cursors: BTreeMap<String, (StreamShard, Cursor)>,
     last_claim: Option<Instant>,
     entries: Vec<Entry>,
+    /// The messages of the last delivery, handed over by swapping (with
+    /// the capacity the consumer left): no allocation a read.
+    messages: Vec<Message>,
     /// Streams found to use `k:N` keys: an assigned shard not read before
     /// is named like its siblings.
     sharded: BTreeSet<StreamKey>,
@@ -129,8 +144,14 @@ impl Reader {
                 }
             }
         }
-        let mut running =
-            Running { conn, cursors, last_claim: None, entries: Vec::new(), sharded: sharded_streams };
+        let mut running = Running {
+            conn,
+            cursors,
+            last_claim: None,
+            entries: Vec::new(),
+            messages: Vec::new(),
+            sharded: sharded_streams,
+        };
         let keys: Vec<String> = running.cursors.keys().cloned().collect();
         for key in &keys {
             let cursor = match &self.membership {
@@ -401,7 +422,7 @@ impl Reader {
                 (command, Vec::new())
             }
         };
-        let reply = match command.query::<Value>(&mut running.conn) {
+        let reply = match request(&mut running.conn, &command) {
             Ok(reply) => reply,
             Err(err) if is_nogroup(&err) => return self.recreate_groups(running),
             Err(err) if is_contact_lost(&err) => return Err(Failure::Contact(err, "reading entries")),
@@ -416,9 +437,14 @@ impl Reader {
                 *cursor = last.map_or(Cursor::New, Cursor::Pending);
             }
         }
-        for entry in &entries {
-            if let Some((_, Cursor::After(id))) = running.cursors.get_mut(&*entry.key) {
-                *id = entry.id;
+        // A key's entries come in one run sharing its name: the cursor
+        // moves to the last of each run.
+        for (at, entry) in entries.iter().enumerate() {
+            let last_of_run = entries.get(at + 1).is_none_or(|next| !Arc::ptr_eq(&next.key, &entry.key));
+            if last_of_run {
+                if let Some((_, Cursor::After(id))) = running.cursors.get_mut(&*entry.key) {
+                    *id = entry.id;
+                }
             }
         }
         running.entries = entries;
@@ -442,12 +468,21 @@ impl Reader {
         if running.entries.is_empty() {
             return Ok(());
         }
-        let mut messages = Vec::with_capacity(running.entries.len());
+        let mut messages = std::mem::take(&mut running.messages);
+        messages.clear();
         let mut ids: Vec<(Arc<str>, EntryId)> = Vec::new();
+        let mut stamps = Stamps::default();
+        // The last key looked up and its shard: the entries of one key come
+        // in a run sharing its name, so one lookup a run.
+        let mut shard_of: Option<(Arc<str>, Option<StreamShard>)> = None;
         // Every entry before a bad one is delivered; the bad one ends the consumer.
         let mut failure = None;
         for entry in running.entries.drain(..) {
-            let Some(((stream, shard), _)) = running.cursors.get(&*entry.key) else { continue };
+            if !shard_of.as_ref().is_some_and(|(key, _)| Arc::ptr_eq(key, &entry.key)) {
+                let found = running.cursors.get(&*entry.key).map(|(shard, _)| shard.clone());
+                shard_of = Some((Arc::clone(&entry.key), found));
+            }
+            let Some((_, Some((stream, shard)))) = &shard_of else { continue };
             let seq = match entry.id.to_seq() {
                 Ok(seq) => seq,
                 Err(source) => {
@@ -459,7 +494,7 @@ impl Reader {
                 failure = Some(RedisError::NoPayload { key: entry.key.to_string(), id: entry.id });
                 break;
             };
-            let header = weir_core::MessageHeader::new(stream.clone(), *shard, seq, entry.id.timestamp());
+            let header = weir_core::MessageHeader::new(stream.clone(), *shard, seq, stamps.of(entry.id));
             messages.push(Message::new(header, Payload::from(payload)));
             if self.membership.is_some() {
                 ids.push((entry.key, entry.id));
@@ -469,6 +504,8 @@ impl Reader {
             let mut state = self.shared.lock();
             if state.request.is_some() || state.stopped {
                 running.entries.clear();
+                messages.clear();
+                running.messages = messages;
                 return Ok(());
             }
             for (key, id) in ids {
@@ -477,7 +514,13 @@ impl Reader {
                     None => state.unacked.entry(key.to_string()).or_default().insert(id),
                 };
             }
-            state.messages.append(&mut messages);
+            if state.messages.is_empty() {
+                // The consumer took the last ones: swap, not copy.
+                std::mem::swap(&mut state.messages, &mut messages);
+            } else {
+                state.messages.append(&mut messages);
+            }
+            running.messages = messages;
             state.waker.take()
         };
         if let Some(waker) = waker {

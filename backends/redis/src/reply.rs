@@ -44,10 +44,7 @@ fn text(value: &Value) -> Option<&[u8]> {
 
 fn id_of(command: &'static str, key: &str, value: &Value) -> Result<EntryId, RedisError> {
     let raw = text(value).ok_or_else(|| unexpected(command, value))?;
-    std::str::from_utf8(raw)
-        .map_err(|_| unexpected(command, value))?
-        .parse()
-        .map_err(|source| RedisError::Id { key: key.to_owned(), source })
+    EntryId::from_ascii(raw).map_err(|source| RedisError::Id { key: key.to_owned(), source })
 }
 
 /// The entries of an XREAD or XREADGROUP reply (`[[key, [[id, [field,
@@ -86,37 +83,55 @@ pub fn entries_of(
     value: Value,
     out: &mut Vec<Entry>,
 ) -> Result<(), RedisError> {
-    let Value::Array(entries) = value else {
+    let Value::Array(mut entries) = value else {
         return Err(unexpected(command, &value));
     };
     let shared: Arc<str> = Arc::from(key);
-    for entry in entries {
+    out.reserve(entries.len());
+    // Read in place, the payload taken out: the reply is dropped whole after.
+    for entry in &mut entries {
         let Value::Array(pair) = entry else {
-            return Err(unexpected(command, &entry));
+            return Err(unexpected(command, entry));
         };
-        let mut pair = pair.into_iter();
-        let (Some(id), Some(fields)) = (pair.next(), pair.next()) else {
+        let [id, fields, ..] = pair.as_mut_slice() else {
             return Err(RedisError::Reply { command, reply: "an entry without id and fields".into() });
         };
-        let id = id_of(command, key, &id)?;
-        let fields = match fields {
-            Value::Nil => continue,
-            Value::Array(fields) => fields,
-            Value::Map(pairs) => pairs.into_iter().flat_map(|(f, v)| [f, v]).collect(),
-            other => return Err(unexpected(command, &other)),
-        };
+        let id = id_of(command, key, id)?;
         let mut payload = None;
-        let mut fields = fields.into_iter();
-        while let (Some(field), Some(value)) = (fields.next(), fields.next()) {
-            if text(&field) == Some(PAYLOAD_FIELD.as_bytes()) {
-                payload = match value {
-                    Value::BulkString(bytes) => Some(bytes),
-                    Value::SimpleString(text) => Some(text.into_bytes()),
-                    other => return Err(unexpected(command, &other)),
-                };
+        match fields {
+            Value::Nil => continue,
+            Value::Array(flat) => {
+                for pair in flat.chunks_exact_mut(2) {
+                    if let [field, value] = pair {
+                        take_payload(command, field, value, &mut payload)?;
+                    }
+                }
             }
+            Value::Map(pairs) => {
+                for (field, value) in pairs {
+                    take_payload(command, field, value, &mut payload)?;
+                }
+            }
+            other => return Err(unexpected(command, other)),
         }
         out.push(Entry { key: Arc::clone(&shared), id, payload });
+    }
+    Ok(())
+}
+
+/// Takes `value` out as the payload if `field` is the payload field.
+fn take_payload(
+    command: &'static str,
+    field: &Value,
+    value: &mut Value,
+    payload: &mut Option<Vec<u8>>,
+) -> Result<(), RedisError> {
+    if text(field) == Some(PAYLOAD_FIELD.as_bytes()) {
+        *payload = match value {
+            Value::BulkString(bytes) => Some(std::mem::take(bytes)),
+            Value::SimpleString(text) => Some(std::mem::take(text).into_bytes()),
+            other => return Err(unexpected(command, other)),
+        };
     }
     Ok(())
 }
@@ -237,6 +252,22 @@ mod tests {
         entries_of("XREADGROUP", "k", Value::Array(vec![entry("1-0", &["name", "v"]), deleted]), &mut out)
             .unwrap();
         assert_eq!(out, [Entry { key: "k".into(), id: "1-0".parse().unwrap(), payload: None }]);
+    }
+
+    #[test]
+    fn fields_as_a_map_give_the_payload_too() {
+        let fields = Value::Map(vec![(bulk("other"), bulk("y")), (bulk("msg"), bulk("z"))]);
+        let mut out = Vec::new();
+        entries_of("XREAD", "k", Value::Array(vec![Value::Array(vec![bulk("7-1"), fields])]), &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            [Entry { key: "k".into(), id: EntryId { ms: 7, n: 1 }, payload: Some(b"z".to_vec()) }]
+        );
+        let bad = Value::Map(vec![(bulk("msg"), Value::Int(1))]);
+        let err =
+            entries_of("XREAD", "k", Value::Array(vec![Value::Array(vec![bulk("7-2"), bad])]), &mut out);
+        assert!(matches!(err, Err(RedisError::Reply { command: "XREAD", .. })), "{err:?}");
     }
 
     #[test]
