@@ -60,7 +60,10 @@ impl StdioStreamer {
     /// For a caller that flushes (`Producer::flush`, even polled once)
     /// whenever it has nothing more to send for now, and before it drops its
     /// producers: lines neither flushed nor batched stay queued. Applies to
-    /// every producer of this streamer's output.
+    /// every producer of this streamer's output. Called before the first
+    /// send, the batches are written by the sending thread (the send or flush
+    /// that completes a batch blocks while the output does), with no writer
+    /// thread to hand them to; called later, the writer thread is woken per batch.
     pub fn batch_writes(&self) {
         self.output.batch_writes();
     }

@@ -5,10 +5,12 @@
 //! the buffer passes [`HIGH_WATER`], which holds a runaway producer back).
 //!
 //! The writer is woken by the first line of an empty buffer, so a line goes
-//! out at once. With [`Output::batch_writes`] it is woken only when
-//! [`BATCH`] bytes are queued or a producer flushes: for a caller that
-//! flushes whenever its own input is idle (`weir relay`), this makes large
-//! writes and few thread wake-ups without holding a line back.
+//! out at once. With [`Output::batch_writes`] (called before the first
+//! send) there is no writer thread: the sending thread writes the buffer
+//! itself, and waits on the pipe, once [`BATCH`] bytes are queued or when it
+//! flushes. For a caller that flushes whenever its own input is
+//! idle (`weir relay`), this makes large writes and no thread hand-off per
+//! batch without holding a line back.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -52,7 +54,13 @@ pub(crate) struct Output {
     state: Mutex<State>,
     /// Signalled when there is something to write, or room to send.
     changed: Condvar,
+    /// With batched writes: the sink, written by the sending thread, and the
+    /// buffer last written (swapped with `pending`, to keep its capacity).
+    /// Locked before `state` by whoever writes, so batches go out in order.
+    direct: Mutex<Option<(Sink, Vec<u8>)>>,
 }
+
+type Sink = Box<dyn Write + Send>;
 
 impl Output {
     pub(crate) fn new(sink: Box<dyn Write + Send>) -> Arc<Self> {
@@ -70,6 +78,7 @@ impl Output {
                 formatter: LineFormatter::new(),
             }),
             changed: Condvar::new(),
+            direct: Mutex::new(None),
         })
     }
 
@@ -77,11 +86,17 @@ impl Output {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// From now on, wakes the writer at [`BATCH`] queued bytes or on flush,
-    /// not with every first line: the caller flushes when it has nothing
-    /// more to send for now, and before it drops its producers.
+    /// From now on, writes at [`BATCH`] queued bytes or on flush, not with
+    /// every first line: the caller flushes when it has nothing more to send
+    /// for now, and before it drops its producers. Before the first send the
+    /// sending thread writes, blocking while the sink does; after it, the
+    /// writer thread is woken for each batch.
     pub(crate) fn batch_writes(&self) {
-        self.lock().batch = true;
+        let mut state = self.lock();
+        state.batch = true;
+        if let Some(sink) = state.sink.take() {
+            *self.direct.lock().unwrap_or_else(PoisonError::into_inner) = Some((sink, Vec::new()));
+        }
     }
 
     /// Frames and queues one message; its header is final once this returns.
@@ -119,9 +134,13 @@ impl Output {
         let before = queue.pending.len();
         queue.formatter.format_framable(&header, payload.as_bytes(), &mut queue.pending);
         queue.queued += (queue.pending.len() - before) as u64;
-        let wake = !queue.due && (!queue.batch || queue.pending.len() >= BATCH);
+        let full = queue.pending.len() >= BATCH;
+        let wake = !queue.due && (!queue.batch || full);
         queue.due |= wake;
         drop(state);
+        if full && self.write_direct()? {
+            return Ok(header);
+        }
         if wake {
             // Once per batch, not per line, and after unlocking, so that the
             // writer does not wake to a held lock.
@@ -132,6 +151,12 @@ impl Output {
 
     /// `Ok(true)` once everything queued so far is written; registers `waker` if not.
     pub(crate) fn flushed(&self, waker: &Waker) -> Result<bool, ProducerError> {
+        while self.write_direct()? {
+            let state = self.lock();
+            if state.written >= state.queued {
+                return Ok(true);
+            }
+        }
         let mut state = self.lock();
         if let Some(err) = &state.failed {
             return Err(err.clone().into());
@@ -148,6 +173,28 @@ impl Output {
         Ok(false)
     }
 
+    /// With batched writes (`direct`), writes what is queued on this thread:
+    /// `Ok(true)` once written, `Ok(false)` if the writer thread writes instead.
+    fn write_direct(&self) -> Result<bool, ProducerError> {
+        let mut direct = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((sink, batch)) = direct.as_mut() else { return Ok(false) };
+        let mut state = self.lock();
+        if let Some(err) = &state.failed {
+            return Err(err.clone().into());
+        }
+        state.due = false;
+        if state.pending.is_empty() {
+            return Ok(true);
+        }
+        std::mem::swap(&mut state.pending, batch);
+        drop(state);
+        let result = sink.write_all(batch).and_then(|()| sink.flush());
+        let mut state = self.lock();
+        let written = state.wrote(batch.len(), result);
+        batch.clear();
+        written.map(|()| true).map_err(ProducerError::from)
+    }
+
     fn write_all(&self, mut sink: Box<dyn Write + Send>) {
         let mut spare = Vec::new();
         loop {
@@ -161,19 +208,7 @@ impl Output {
             drop(state);
             let result = sink.write_all(&spare).and_then(|()| sink.flush());
             let mut state = self.lock();
-            match result {
-                Ok(()) => state.written += spare.len() as u64,
-                Err(err) => {
-                    let error = write_error(&err);
-                    if error.kind == BackendErrorKind::PeerClosed {
-                        // The reader went away (`| head`): routine in a pipeline.
-                        tracing::debug!(%error, "output closed by its reader");
-                    } else {
-                        tracing::warn!(%error, "writing output failed");
-                    }
-                    state.failed = Some(error);
-                }
-            }
+            let _ = state.wrote(spare.len(), result);
             spare.clear();
             let flushers = std::mem::take(&mut state.flushers);
             let failed = state.failed.is_some();
@@ -182,6 +217,30 @@ impl Output {
             flushers.into_iter().for_each(Waker::wake);
             if failed {
                 return;
+            }
+        }
+    }
+}
+
+impl State {
+    /// Accounts for a write of `len` bytes: counted, or its error kept for
+    /// every later call.
+    fn wrote(&mut self, len: usize, result: std::io::Result<()>) -> Result<(), BackendError> {
+        match result {
+            Ok(()) => {
+                self.written += len as u64;
+                Ok(())
+            }
+            Err(err) => {
+                let error = write_error(&err);
+                if error.kind == BackendErrorKind::PeerClosed {
+                    // The reader went away (`| head`): routine in a pipeline.
+                    tracing::debug!(%error, "output closed by its reader");
+                } else {
+                    tracing::warn!(%error, "writing output failed");
+                }
+                self.failed = Some(error.clone());
+                Err(error)
             }
         }
     }

@@ -188,18 +188,55 @@ fn producer_writes_the_full_form_and_refuses_unframeable_payloads() {
 
 #[test]
 fn a_closed_output_is_reported_as_the_peer_going_away() {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let (input, _) = std::io::pipe().unwrap();
-    let stdio: Stdio = Streamer::new(StdioStreamer::with_io(Box::new(input), Box::new(writer)));
-    let mut producer = stdio.create_producer(ProducerOptions::default()).unwrap();
-    let _receipt = producer.send_to(&key("k"), "lost").unwrap();
-    let err = producer.flush_blocking().unwrap_err();
-    match &err {
-        ProducerError::Backend(backend) => assert_eq!(backend.kind, BackendErrorKind::PeerClosed, "{err}"),
-        other => panic!("expected a backend error, got {other}"),
+    for batched in [false, true] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let (input, _) = std::io::pipe().unwrap();
+        let stdio: Stdio = Streamer::new(StdioStreamer::with_io(Box::new(input), Box::new(writer)));
+        if batched {
+            stdio.backend().batch_writes();
+        }
+        let mut producer = stdio.create_producer(ProducerOptions::default()).unwrap();
+        let _receipt = producer.send_to(&key("k"), "lost").unwrap();
+        let err = producer.flush_blocking().unwrap_err();
+        match &err {
+            ProducerError::Backend(backend) => {
+                assert_eq!(backend.kind, BackendErrorKind::PeerClosed, "batched {batched}: {err}")
+            }
+            other => panic!("batched {batched}: expected a backend error, got {other}"),
+        }
+        assert!(err.to_string().contains("writing stdout"), "{err}");
+        let refused = producer.send_to(&key("k"), "after").unwrap_err();
+        assert_eq!(refused, err, "batched {batched}: every later send reports the same end");
     }
-    assert!(err.to_string().contains("writing stdout"), "{err}");
-    let refused = producer.send_to(&key("k"), "after").unwrap_err();
-    assert_eq!(refused, err, "every later send reports the same end");
+}
+
+#[test]
+fn batched_writes_go_out_at_a_flush_or_a_full_batch() {
+    let (stdio, _input, output) = streamer();
+    stdio.backend().batch_writes();
+    let mut producer = stdio.create_producer(ProducerOptions::default()).unwrap();
+    let at = Some(Timestamp::from_unix_millis(0).unwrap());
+    let line = |seq: u64| format!("[1970-01-01T00:00:00.000000 | k | {seq} | 0] {}\n", "x".repeat(200));
+    let _receipt = producer.send_at(&key("k"), "x".repeat(200), at).unwrap();
+    // No writer thread: nothing is written until the sender writes, so this cannot race.
+    assert!(output.lock().unwrap().is_empty(), "one line waits for a flush or a full batch");
+    producer.flush_blocking().unwrap();
+    assert_eq!(String::from_utf8(output.lock().unwrap().clone()).unwrap(), line(0), "written by the flush");
+
+    // 64 KiB queued go out without a flush, and the rest waits.
+    let mut seq = 1;
+    while output.lock().unwrap().len() == line(0).len() {
+        assert!(seq < 1_000, "no batch was written after {seq} lines of 250 B");
+        let _receipt = producer.send_at(&key("k"), "x".repeat(200), at).unwrap();
+        seq += 1;
+    }
+    assert!(output.lock().unwrap().len() >= 64 * 1024, "{} bytes written", output.lock().unwrap().len());
+    let _receipt = producer.send_at(&key("k"), "x".repeat(200), at).unwrap();
+    let before = output.lock().unwrap().len();
+    producer.end_blocking().unwrap();
+    let written = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+    assert_eq!(written.len() - before, line(seq).len(), "the line after the batch waited for the end");
+    let expected: String = (0..=seq).map(line).collect();
+    assert_eq!(written, expected, "every line, once, in order");
 }
