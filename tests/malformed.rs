@@ -230,6 +230,24 @@ fn cli_rows() -> Vec<Row> {
             "", 1, &[],
             "weir: error: listing the streams of redis://127.0.0.1:1/k: redis: connecting to redis at 127.0.0.1:1: Connection refused",
         ));
+        // TLS settings are checked before any connection: a CA file must be
+        // readable and hold a certificate, and only a rediss:// URL takes them.
+        rows.push(usage(
+            &["consume", "rediss://127.0.0.1:1/k?ssl.ca.location=/nonexistent/ca.pem"],
+            "bad parameter \"ssl.ca.location\"=\"/nonexistent/ca.pem\" in \"rediss://127.0.0.1:1?ssl.ca.location=%2Fnonexistent%2Fca.pem\": cannot read the CA file: No such file or directory",
+        ));
+        rows.push(usage(
+            &["consume", "rediss://127.0.0.1:1/k?ssl.ca.location=/dev/null"],
+            "bad parameter \"ssl.ca.location\"=\"/dev/null\" in \"rediss://127.0.0.1:1?ssl.ca.location=%2Fdev%2Fnull\": the CA file holds no PEM certificate",
+        ));
+        rows.push(usage(
+            &["produce", "redis://127.0.0.1:1/k?ssl.ca.location=/etc/ssl/ca.pem"],
+            "bad parameter \"ssl.ca.location\"=\"/etc/ssl/ca.pem\" in \"redis://127.0.0.1:1?ssl.ca.location=%2Fetc%2Fssl%2Fca.pem\": a TLS setting: write rediss:// for TLS",
+        ));
+        rows.push(usage(
+            &["consume", "rediss://127.0.0.1:1/k?enable.ssl.certificate.verification=maybe"],
+            "bad parameter \"enable.ssl.certificate.verification\"=\"maybe\"",
+        ));
     }
     if cfg!(feature = "kafka") {
         // Refused before any connection: the CLI commits what it wrote out.

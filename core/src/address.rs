@@ -1,7 +1,7 @@
 //! Streamer and stream URLs: `kafka://host1:9092,host2:9092/orders,payments`,
 //! `stdio:///orders`, `sim://name/orders?shards=4`,
 //! `redis://user:password@host:6379/2/orders` (credentials and a database
-//! number only in `redis://` URLs), and a file,
+//! number only in `redis://` URLs; `rediss://` is the same over TLS), and a file,
 //! `file:///var/log/orders.ss/orders,payments?follow=true`: an absolute path
 //! that ends at its first segment named `*.ss`, then the stream keys.
 
@@ -76,6 +76,8 @@ pub struct StreamerUrl {
     params: BTreeMap<String, String>,
     login: Option<Login>,
     database: Option<u32>,
+    /// Written `rediss://`: Redis over TLS.
+    tls: bool,
 }
 
 /// The `user:password@` part of a `redis://` URL, percent-decoded.
@@ -106,12 +108,13 @@ impl StreamerUrl {
     pub fn parse_with_streams(text: &str) -> Result<(StreamerUrl, Vec<StreamKey>), UrlError> {
         let malformed = |reason: &str| UrlError::Malformed { url: redact(text), reason: reason.to_owned() };
         let (scheme, rest) = text.split_once("://").ok_or_else(|| malformed("expected SCHEME://"))?;
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "stdio" => Scheme::Stdio,
-            "kafka" => Scheme::Kafka,
-            "sim" => Scheme::Sim,
-            "redis" => Scheme::Redis,
-            "file" => Scheme::File,
+        let (scheme, tls) = match scheme.to_ascii_lowercase().as_str() {
+            "stdio" => (Scheme::Stdio, false),
+            "kafka" => (Scheme::Kafka, false),
+            "sim" => (Scheme::Sim, false),
+            "redis" => (Scheme::Redis, false),
+            "rediss" => (Scheme::Redis, true),
+            "file" => (Scheme::File, false),
             _ => return Err(UrlError::UnknownScheme { scheme: scheme.to_owned() }),
         };
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -146,7 +149,7 @@ impl StreamerUrl {
                 StreamKey::new(key).map_err(|source| UrlError::BadStreamKey { url: redact(text), source })
             })
             .collect::<Result<_, _>>()?;
-        Ok((StreamerUrl { scheme, hosts, path: None, params, login, database }, streams))
+        Ok((StreamerUrl { scheme, hosts, path: None, params, login, database, tls }, streams))
     }
 
     /// The file a `file://` URL names.
@@ -167,6 +170,12 @@ impl StreamerUrl {
     /// The `user:password@` part (`redis://` only).
     pub fn login(&self) -> Option<&Login> {
         self.login.as_ref()
+    }
+
+    /// Whether the URL asks for TLS: written `rediss://` (the scheme is still
+    /// [`Scheme::Redis`]).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The database number (`redis://host/DB/streams` only).
@@ -346,7 +355,15 @@ fn parse_file(text: &str, rest: &str, query: &str) -> Result<(StreamerUrl, Vec<S
     let params = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let path = Some(segments[..=end].join("/"));
     Ok((
-        StreamerUrl { scheme: Scheme::File, hosts: Vec::new(), path, params, login: None, database: None },
+        StreamerUrl {
+            scheme: Scheme::File,
+            hosts: Vec::new(),
+            path,
+            params,
+            login: None,
+            database: None,
+            tls: false,
+        },
         streams,
     ))
 }
@@ -354,7 +371,7 @@ fn parse_file(text: &str, rest: &str, query: &str) -> Result<(StreamerUrl, Vec<S
 impl StreamerUrl {
     /// `scheme://[user:***@]hosts`: a password is never shown.
     fn write_authority(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", self.scheme)?;
+        write!(f, "{}{}://", self.scheme, if self.tls { "s" } else { "" })?;
         if let Some(login) = &self.login {
             let user = percent_encoding::utf8_percent_encode(&login.username, USERINFO);
             match login.password {
@@ -480,6 +497,12 @@ mod tests {
         let plain: StreamUrl = "redis://h/orders".parse().unwrap();
         assert_eq!((plain.streamer().login(), plain.streamer().database()), (None, None));
         assert_eq!(redact("redis://u:secret@h/0/a"), "redis://u:***@h/0/a");
+        let tls: StreamUrl = "REDISS://u:pw@h:6380/1/a?batch=2".parse().unwrap();
+        assert_eq!((tls.streamer().scheme(), tls.streamer().tls()), (Scheme::Redis, true));
+        assert_eq!(tls.to_string(), "rediss://u:***@h:6380/1/a?batch=2", "rediss:// survives display");
+        let tls: StreamerUrl = "rediss://u@h:6380/1/?batch=2".parse().unwrap();
+        assert_eq!(tls.to_string().parse::<StreamerUrl>().as_ref(), Ok(&tls), "and reads back the same");
+        assert!(!plain.streamer().tls());
 
         let v6: StreamerUrl = "kafka://[::1]:9092".parse().unwrap();
         assert_eq!(v6.hosts()[0].port, Some(9092));

@@ -20,3 +20,5 @@ mod proxy;
 #[path = "../support/mod.rs"]
 mod support;
 mod tls;
+#[path = "../support/tls_front.rs"]
+mod tls_front;

@@ -7,75 +7,28 @@
 //! A client that does not trust the CA, or speaks plaintext to the TLS port,
 //! gets a connect error within its connect timeout instead of waiting.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use weir::{BackendErrorKind, ConsumerError, ConsumerMode};
 
 use crate::common::*;
+use crate::tls_front::{Server, TlsFront};
 
-/// A running `scripts/tls-proxy` in front of the test broker; stopped on drop.
-struct TlsFront {
-    child: Child,
-    /// Held open: the proxy exits when its stdin closes, even if this test process dies.
-    _stdin: ChildStdin,
-    address: String,
-    dir: PathBuf,
-}
-
-impl TlsFront {
-    fn start(broker: &str, name: &str) -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        // The broker's venv (scripts/kafka-broker made it) or the system's Python.
-        let venv = root.join("build/kafka-venv/bin/python");
-        let python = if venv.exists() { venv } else { PathBuf::from("python3") };
-        let mut child = Command::new(&python)
-            .arg(root.join("scripts/tls-proxy"))
-            .arg(broker)
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start scripts/tls-proxy with {}: {err}", python.display()));
-        let stdin = child.stdin.take().unwrap();
-        // The first line comes once it listens (or never, if it failed: then stdout closes).
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let Some(address) = line.trim().strip_prefix("listening ").map(str::to_owned) else {
-            let status = child.wait().unwrap();
-            panic!("scripts/tls-proxy did not start ({status}); its stderr is above");
-        };
-        Self { child, _stdin: stdin, address, dir }
-    }
-
-    /// A `kafka://` URL through the front, trusting the CA file `ca`.
-    fn url(&self, namespace: &str, ca: &str) -> String {
-        let ca = self.dir.join(ca);
-        format!("{}&security.protocol=ssl&ssl.ca.location={}", url(&self.address, namespace), ca.display())
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A `kafka://` URL through `front`, trusting its CA file `ca`.
+fn tls_url(front: &TlsFront, namespace: &str, ca: &str) -> String {
+    let ca = front.file(ca);
+    format!("{}&security.protocol=ssl&ssl.ca.location={}", url(&front.address, namespace), ca.display())
 }
 
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn messages_travel_over_tls_from_producer_to_consumer() {
     let address = broker();
-    let front = TlsFront::start(&address, "roundtrip");
+    let front = TlsFront::start(&address, Server::Kafka, "roundtrip");
     let namespace = namespace("tls");
     let streamer: Streamer =
-        weir::connect(&format!("{}&auto.offset.reset=earliest", front.url(&namespace, "ca.pem"))).unwrap();
+        weir::connect(&format!("{}&auto.offset.reset=earliest", tls_url(&front, &namespace, "ca.pem")))
+            .unwrap();
     let orders = key("orders");
     create_stream(&streamer, &orders, 2);
     produce(&streamer, &orders, numbered(0..20));
@@ -112,8 +65,9 @@ fn assert_connect_error(url: &str, address: &str, why: &str) {
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_client_that_does_not_trust_the_certificate_fails_instead_of_waiting() {
     let address = broker();
-    let front = TlsFront::start(&address, "wrong-ca");
-    let url = format!("{}&connect.timeout.ms=3000", front.url(&namespace("tls-wrong-ca"), "other-ca.pem"));
+    let front = TlsFront::start(&address, Server::Kafka, "wrong-ca");
+    let url =
+        format!("{}&connect.timeout.ms=3000", tls_url(&front, &namespace("tls-wrong-ca"), "other-ca.pem"));
     assert_connect_error(&url, &front.address, "certificate verify failed");
 }
 
@@ -121,7 +75,7 @@ fn a_client_that_does_not_trust_the_certificate_fails_instead_of_waiting() {
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_plaintext_client_at_the_tls_port_fails_instead_of_waiting() {
     let address = broker();
-    let front = TlsFront::start(&address, "plaintext");
+    let front = TlsFront::start(&address, Server::Kafka, "plaintext");
     let url = format!("{}&connect.timeout.ms=3000", url(&front.address, &namespace("tls-plain")));
     // librdkafka tells nothing more than "1/1 brokers are down" here.
     assert_connect_error(&url, &front.address, "brokers are down");

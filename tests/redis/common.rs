@@ -81,6 +81,23 @@ pub fn numbered(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
     range.map(|i| format!("m{i}"))
 }
 
+pub fn realtime() -> weir::ConsumerOptions {
+    weir::ConsumerOptions::new(weir::ConsumerMode::RealTime)
+}
+
+/// The consumer's first outcome, which must be an error within 20 s.
+pub async fn first_error(consumer: &mut weir::Consumer<Rt>) -> weir::ConsumerError {
+    let next = tokio::time::timeout(Duration::from_secs(20), consumer.next()).await;
+    next.expect("an outcome within 20 s").expect_err("an error, not a message")
+}
+
+pub fn backend_kind(err: &weir::ConsumerError) -> weir::BackendErrorKind {
+    match err {
+        weir::ConsumerError::Backend(err) => err.kind,
+        other => panic!("not a backend error: {other}"),
+    }
+}
+
 /// Runs a Python snippet with the `redis` client (`WEIR_REDIS_PYTHON`, set by
 /// scripts/redis-server), `r` connected to the test server; its stdout.
 pub fn python(snippet: &str) -> String {

@@ -3,26 +3,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use weir::{BackendErrorKind, ConsumerError, ConsumerMode, ConsumerOptions, ProducerOptions, UrlError};
+use weir::{BackendErrorKind, ConsumerMode, ConsumerOptions, ProducerOptions, UrlError};
 
 use crate::common::*;
-
-fn realtime() -> ConsumerOptions {
-    ConsumerOptions::new(ConsumerMode::RealTime)
-}
-
-/// The consumer's first outcome, which must be an error within 20 s.
-async fn first_error(consumer: &mut weir::Consumer<Rt>) -> ConsumerError {
-    let next = tokio::time::timeout(Duration::from_secs(20), consumer.next()).await;
-    next.expect("an outcome within 20 s").expect_err("an error, not a message")
-}
-
-fn backend_kind(err: &ConsumerError) -> BackendErrorKind {
-    match err {
-        ConsumerError::Backend(err) => err.kind,
-        other => panic!("not a backend error: {other}"),
-    }
-}
 
 #[tokio::test]
 async fn connection_refused() {

@@ -1,6 +1,6 @@
 //! The Redis Streams backend on a real server (Valkey or Redis, started by
 //! `scripts/redis-server run -- …`): positions, producer receipts, groups,
-//! an independent client reading and writing the same keys, and faults.
+//! an independent client reading and writing the same keys, faults, and TLS.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,4 +16,7 @@ mod restart;
 mod standby;
 #[path = "../support/mod.rs"]
 mod support;
+mod tls;
+#[path = "../support/tls_front.rs"]
+mod tls_front;
 mod trimming;

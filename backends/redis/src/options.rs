@@ -1,5 +1,6 @@
 //! Options of the Redis backend, each a URL parameter.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use weir_core::{StreamerUrl, UrlError};
@@ -45,6 +46,13 @@ pub struct RedisOptions {
     /// (only entries added from then on, the default, as on Kafka) or
     /// `beginning` (every entry the key holds).
     pub group_from_beginning: bool,
+    /// `ssl.ca.location` (`rediss://` only): a PEM file of the certificates
+    /// the server's must chain to, instead of the system's trusted roots.
+    pub ssl_ca_location: Option<PathBuf>,
+    /// `enable.ssl.certificate.verification` (`rediss://` only): `false`
+    /// accepts any server certificate for any name: encrypted, but not
+    /// authenticated. Default `true`.
+    pub ssl_certificate_verification: bool,
 }
 
 impl Default for RedisOptions {
@@ -60,12 +68,14 @@ impl Default for RedisOptions {
             shards: None,
             namespace: String::new(),
             group_from_beginning: false,
+            ssl_ca_location: None,
+            ssl_certificate_verification: true,
         }
     }
 }
 
 /// Every parameter a `redis://` URL takes.
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 12] = [
     "batch",
     "block.ms",
     "claim.idle.ms",
@@ -76,13 +86,24 @@ const KNOWN: [&str; 10] = [
     "shards",
     "namespace",
     "group.start",
+    "ssl.ca.location",
+    "enable.ssl.certificate.verification",
 ];
+
+/// The parameters only a `rediss://` URL takes.
+const TLS_ONLY: [&str; 2] = ["ssl.ca.location", "enable.ssl.certificate.verification"];
 
 impl RedisOptions {
     /// The options a URL's parameters give; unknown or malformed ones are errors naming them.
     pub fn from_url(url: &StreamerUrl) -> Result<Self, UrlError> {
         url.deny_unknown_params(&KNOWN)?;
         let mut options = Self::default();
+        let bad = |name: &str, reason: &str| UrlError::BadParam {
+            url: url.to_string(),
+            name: name.to_owned(),
+            value: url.params().get(name).cloned().unwrap_or_default(),
+            reason: reason.to_owned(),
+        };
         let millis = |name: &str| url.param::<u64>(name).map(|v| v.map(Duration::from_millis));
         let positive = |name: &str, value: u64| {
             if value == 0 {
@@ -136,6 +157,21 @@ impl RedisOptions {
         if let Some(namespace) = url.params().get("namespace") {
             options.namespace = namespace.clone();
         }
+        if let Some(name) = TLS_ONLY.iter().find(|name| url.params().contains_key(**name)) {
+            if !url.tls() {
+                return Err(bad(name, "a TLS setting: write rediss:// for TLS"));
+            }
+        }
+        options.ssl_ca_location = url.params().get("ssl.ca.location").map(PathBuf::from);
+        if let Some(verify) = url.param::<bool>("enable.ssl.certificate.verification")? {
+            options.ssl_certificate_verification = verify;
+            if !verify && options.ssl_ca_location.is_some() {
+                return Err(bad(
+                    "enable.ssl.certificate.verification",
+                    "false trusts any certificate, so ssl.ca.location would be ignored: give one of them",
+                ));
+            }
+        }
         Ok(options)
     }
 }
@@ -147,6 +183,44 @@ mod tests {
 
     fn parse(params: &str) -> Result<RedisOptions, UrlError> {
         RedisOptions::from_url(&format!("redis://h/{params}").parse().unwrap())
+    }
+
+    fn parse_tls(params: &str) -> Result<RedisOptions, UrlError> {
+        RedisOptions::from_url(&format!("rediss://h/{params}").parse().unwrap())
+    }
+
+    #[test]
+    fn tls_parameters_need_rediss() {
+        let options = parse_tls("?ssl.ca.location=/etc/ca.pem").unwrap();
+        assert_eq!(options.ssl_ca_location, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(options.ssl_certificate_verification);
+        let options = parse_tls("?enable.ssl.certificate.verification=false").unwrap();
+        assert!(!options.ssl_certificate_verification);
+        assert_eq!(parse_tls("").unwrap(), RedisOptions::default());
+        for (url, name, reason) in [
+            ("redis://h/?ssl.ca.location=/ca.pem", "ssl.ca.location", "write rediss://"),
+            (
+                "redis://h/?enable.ssl.certificate.verification=false",
+                "enable.ssl.certificate.verification",
+                "rediss://",
+            ),
+            (
+                "rediss://h/?enable.ssl.certificate.verification=no",
+                "enable.ssl.certificate.verification",
+                "provided string",
+            ),
+            (
+                "rediss://h/?ssl.ca.location=/ca.pem&enable.ssl.certificate.verification=false",
+                "enable.ssl.certificate.verification",
+                "ignored",
+            ),
+        ] {
+            let err = RedisOptions::from_url(&url.parse().unwrap()).unwrap_err();
+            assert!(
+                matches!(&err, UrlError::BadParam { name: n, reason: r, .. } if n == name && r.contains(reason)),
+                "{url}: {err}"
+            );
+        }
     }
 
     #[test]
