@@ -27,6 +27,34 @@ fn the_core_allocates_nothing_per_message() {
     }
 }
 
+/// The whole `next().await` path on the simulator (its fetch into the
+/// core's buffer, the driver, the hand-out) allocates nothing per message
+/// either, once the buffer has grown: the adapters bench measures this path.
+#[test]
+fn next_on_the_simulator_allocates_nothing_per_message() {
+    const MESSAGES: usize = 5_000;
+    let streamer = weir::connect::<weir::NoRuntime>("sim://allocations").unwrap();
+    let key = StreamKey::new("bench").unwrap();
+    let mut producer = streamer.create_producer(Default::default()).unwrap();
+    let payload = weir::Payload::from(vec![b'x'; 256]);
+    for _ in 0..2 * MESSAGES {
+        drop(producer.send_to(&key, payload.clone()).unwrap());
+    }
+    let mut consumer =
+        streamer.create_consumer(&[key], weir::ConsumerOptions::new(ConsumerMode::RealTime)).unwrap();
+    weir::block_on(consumer.rewind(weir::SeqPos::Beginning)).unwrap();
+    let mut read = |count: usize| {
+        for _ in 0..count {
+            std::hint::black_box(weir::block_on(consumer.next()).unwrap());
+        }
+    };
+    read(MESSAGES); // warm: the buffer and the driver's state reach their size
+    let before = counting::thread_allocations();
+    read(MESSAGES);
+    let allocations = counting::thread_allocations() - before;
+    assert_eq!(allocations, 0, "{allocations} allocations reading {MESSAGES} messages");
+}
+
 /// The counter sees this thread's allocations, so the zero above is not a
 /// counter that never counts.
 #[test]

@@ -286,12 +286,11 @@ impl ConsumerBackend for SimConsumer {
         }
         if !self.paused {
             for ((key, shard), at) in &mut self.positions {
-                let before = *at;
-                for message in shared.broker.fetch(key, *shard, *at, BATCH) {
-                    *at += 1;
-                    core.handle_message(message);
-                }
-                fed |= *at != before;
+                let batch = shared.broker.fetch(key, *shard, *at, BATCH);
+                let fetched = batch.len();
+                core.handle_messages(batch);
+                *at += fetched as u64;
+                fed |= fetched != 0;
             }
         }
         if fed {

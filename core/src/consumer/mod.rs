@@ -349,10 +349,12 @@ impl ConsumerCore {
         if self.is_positioning() || self.end != End::Open {
             return;
         }
-        for message in batch {
-            self.buffer.push_back(message);
-            self.pause_if_full();
-        }
+        // One `extend` moves each message into the buffer once (a loop of
+        // `push_back` copied it through the stack three times); pausing after
+        // the batch leaves the same state as pausing within it, since nothing
+        // but the pause is queued meanwhile.
+        self.buffer.extend(batch);
+        self.pause_if_full();
     }
 
     /// One message fetched by the backend.
@@ -460,18 +462,25 @@ impl ConsumerCore {
     #[must_use]
     #[inline(always)]
     pub fn poll_message(&mut self) -> Option<Message> {
-        let message = self.buffer.pop_front()?;
-        self.commits.delivered(&message.header);
-        self.resume_if_drained();
-        Some(message)
+        // The bookkeeping runs on the message in place, before it is taken:
+        // the message then moves once, from the buffer into the result.
+        self.commits.delivered(&self.buffer.front()?.header);
+        if self.paused && self.buffer.len() - 1 <= self.options.buffer() / 2 {
+            self.resume();
+        }
+        self.buffer.pop_front()
     }
 
     #[inline]
     fn resume_if_drained(&mut self) {
         if self.paused && self.buffer.len() <= self.options.buffer() / 2 {
-            self.paused = false;
-            self.commands.push_back(Command::Resume);
+            self.resume();
         }
+    }
+
+    fn resume(&mut self) {
+        self.paused = false;
+        self.commands.push_back(Command::Resume);
     }
 
     /// The outcome of the positioning of `epoch`, once known; `None` while pending.

@@ -275,16 +275,18 @@ impl Broker {
         shard: ShardId,
         from: u64,
         max: usize,
-    ) -> impl Iterator<Item = Message> + 'a {
+    ) -> impl ExactSizeIterator<Item = Message> + 'a {
         let log = self.log(key, shard);
         let start = (from as usize).min(log.len());
-        let elapsed = self.elapsed;
-        log[start..].iter().take(max).take_while(move |stored| stored.visible <= elapsed).enumerate().map(
-            move |(i, stored)| {
-                let header = MessageHeader::new(key.clone(), shard, SeqNo(from + i as u64), stored.timestamp);
-                Message::new(header, stored.payload.clone())
-            },
-        )
+        let window = &log[start..log.len().min(start.saturating_add(max))];
+        // Visibility never decreases along a log (see `produce` and `store`). A slice of
+        // known length, mapped, lets the consumer's buffer take the batch
+        // with one reservation and build each message in its slot.
+        let visible = &window[..window.partition_point(|stored| stored.visible <= self.elapsed)];
+        visible.iter().enumerate().map(move |(i, stored)| {
+            let header = MessageHeader::new(key.clone(), shard, SeqNo(from + i as u64), stored.timestamp);
+            Message::new(header, stored.payload.clone())
+        })
     }
 
     /// Where a positioning puts one shard: the seq of the next message to fetch.
