@@ -135,6 +135,9 @@ fn trim(part: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// Digits that cannot overflow a `u64` (19 nines are less than 2^64), so need no checks.
+const SAFE_DIGITS: usize = 19;
+
 /// What `str::parse` reads, like the reference: decimal, an optional leading `+`, no overflow.
 fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
     let digits = part.strip_prefix(b"+").unwrap_or(part);
@@ -142,11 +145,20 @@ fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
         return None;
     }
     let mut value = 0u64;
-    for &digit in digits {
-        if !digit.is_ascii_digit() {
-            return None;
+    if digits.len() <= SAFE_DIGITS {
+        for &digit in digits {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u64::from(digit - b'0');
         }
-        value = value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+    } else {
+        for &digit in digits {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            value = value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+        }
     }
     T::try_from(value).ok()
 }

@@ -41,9 +41,11 @@ impl ParsedSecond {
             _ => (false, text),
         };
         let (fixed, fraction) = text.split_at_checked(19)?;
+        // A fixed size: compared inline, not by a call to `memcmp`.
+        let fixed: &[u8; 19] = fixed.try_into().ok()?;
         let nanos = parse_fraction(fraction)?;
         let second = match self.at {
-            Some(at) if !negative && self.text == fixed => at,
+            Some(at) if !negative && self.text == *fixed => at,
             _ => {
                 let at = parse_second(fixed, negative)?;
                 if !negative {
@@ -72,17 +74,25 @@ fn parse_second(fixed: &[u8], negative: bool) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
+/// What a fraction of `n` digits (up to 9) is multiplied by to make nanoseconds.
+const SCALE: [u32; 10] =
+    [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+
 /// The nanoseconds of `[.fraction]`: nothing, or a dot and 1 to 32 digits.
 fn parse_fraction(fraction: &[u8]) -> Option<u32> {
     match fraction {
         [] => Some(0),
         [b'.', digits @ ..] if (1..=32).contains(&digits.len()) => {
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
+            let mut nanos = 0u32;
+            for (at, &digit) in digits.iter().enumerate() {
+                if !digit.is_ascii_digit() {
+                    return None;
+                }
+                if at < 9 {
+                    nanos = nanos * 10 + u32::from(digit - b'0');
+                }
             }
-            let read = &digits[..digits.len().min(9)];
-            let nanos = read.iter().fold(0u32, |nanos, &digit| nanos * 10 + u32::from(digit - b'0'));
-            Some(nanos * 10u32.pow(9 - read.len() as u32))
+            Some(nanos * SCALE[digits.len().min(9)])
         }
         _ => None,
     }
