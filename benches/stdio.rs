@@ -9,7 +9,9 @@
 //! consume; `WEIR_STDIO_ROUNDS`, default 10, 0 skips them) print one
 //! `stdio rounds:` line: per command the median and fastest wall time, and
 //! the ratios to `cat`'s median. On a busy machine load that comes and goes
-//! falls on each command alike.
+//! falls on each command alike. `WEIR_STDIO_OLD=<path of another weir
+//! binary>` adds its relay and consume to the rounds, for before/after
+//! comparisons in one run.
 
 #![allow(clippy::unwrap_used)]
 
@@ -116,20 +118,39 @@ fn receive(c: &mut Criterion) {
     group.finish();
 }
 
-/// The commands timed through OS pipes: `cat` (the baseline), then weir's.
-const PIPED: [(&str, &[&str]); 3] = [
-    ("baseline: cat", &[]),
+/// The weir commands timed through OS pipes (after `cat`, the baseline).
+const WEIR_PIPED: [(&str, &[&str]); 2] = [
     ("weir relay", &["relay", "--input", "stdio:///bench", "--output", "stdio:///out"]),
     ("weir consume --format payload", &["consume", "stdio:///bench", "--format", "payload"]),
 ];
 
-/// Runs the `which`th of [`PIPED`] with `data` written to its stdin by a
-/// thread and its stdout read to the end; checks it wrote `LINES` lines.
-fn through_pipes(which: usize, data: &[u8]) {
-    let (name, args) = PIPED[which];
-    let program = if which == 0 { "cat" } else { env!("CARGO_BIN_EXE_weir") };
+/// A command timed through OS pipes.
+struct Piped {
+    name: String,
+    program: String,
+    args: &'static [&'static str],
+}
+
+/// `cat`, then [`WEIR_PIPED`] on this build's binary, then on `old` if given.
+fn piped(old: Option<&str>) -> Vec<Piped> {
+    let cat = Piped { name: "baseline: cat".into(), program: "cat".into(), args: &[] };
+    let builds = [Some(("", env!("CARGO_BIN_EXE_weir"))), old.map(|path| ("old ", path))];
+    let weir = builds.into_iter().flatten().flat_map(|(prefix, program)| {
+        WEIR_PIPED.iter().map(move |(name, args)| Piped {
+            name: format!("{prefix}{name}"),
+            program: program.into(),
+            args,
+        })
+    });
+    std::iter::once(cat).chain(weir).collect()
+}
+
+/// Runs `command` with `data` written to its stdin by a thread and its
+/// stdout read to the end; checks it wrote `LINES` lines.
+fn through_pipes(command: &Piped, data: &[u8]) {
+    let Piped { name, program, args } = command;
     let mut child =
-        Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        Command::new(program).args(*args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let feed = data.to_vec();
     let feeder = std::thread::spawn(move || stdin.write_all(&feed));
@@ -145,24 +166,26 @@ fn pipes(c: &mut Criterion) {
     let mut group = c.benchmark_group("stdio/pipes");
     group.sample_size(10);
     group.throughput(Throughput::Elements(LINES as u64));
-    for (which, (name, _)) in PIPED.iter().enumerate() {
-        group.bench_function(format!("{name}, 100k x 256B"), |b| b.iter(|| through_pipes(which, &data)));
+    for command in piped(None) {
+        let name = format!("{}, 100k x 256B", command.name);
+        group.bench_function(name, |b| b.iter(|| through_pipes(&command, &data)));
     }
     group.finish();
 }
 
-/// Interleaved rounds of [`PIPED`]; prints the `stdio rounds:` line.
+/// Interleaved rounds of [`piped`]; prints the `stdio rounds:` line.
 fn pipe_rounds(_: &mut Criterion) {
     let rounds: usize = std::env::var("WEIR_STDIO_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
     if rounds == 0 {
         return;
     }
     let data = input();
-    let mut walls: [Vec<Duration>; 3] = Default::default();
+    let commands = piped(std::env::var("WEIR_STDIO_OLD").ok().as_deref());
+    let mut walls: Vec<Vec<Duration>> = commands.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
-        for (which, times) in walls.iter_mut().enumerate() {
+        for (command, times) in commands.iter().zip(&mut walls) {
             let start = Instant::now();
-            through_pipes(which, &data);
+            through_pipes(command, &data);
             times.push(start.elapsed());
         }
     }
@@ -172,7 +195,8 @@ fn pipe_rounds(_: &mut Criterion) {
     };
     let cat = median(&mut walls[0].clone());
     let mut parts = Vec::new();
-    for (which, (name, _)) in PIPED.iter().enumerate() {
+    for (which, command) in commands.iter().enumerate() {
+        let name = &command.name;
         let wall = median(&mut walls[which]);
         let rate = LINES as f64 / wall.as_secs_f64() / 1e6;
         let mut part = format!(
