@@ -248,6 +248,15 @@ fn cli_rows() -> Vec<Row> {
             &["consume", "rediss://127.0.0.1:1/k?enable.ssl.certificate.verification=maybe"],
             "bad parameter \"enable.ssl.certificate.verification\"=\"maybe\"",
         ));
+        // A client certificate needs its key, and the two must make an identity.
+        rows.push(usage(
+            &["consume", "rediss://127.0.0.1:1/k?ssl.certificate.location=/etc/client.pem"],
+            "bad parameter \"ssl.certificate.location\"=\"/etc/client.pem\" in \"rediss://127.0.0.1:1?ssl.certificate.location=%2Fetc%2Fclient.pem\": needs ssl.key.location too",
+        ));
+        rows.push(usage(
+            &["consume", "rediss://127.0.0.1:1/k?ssl.certificate.location=/dev/null&ssl.key.location=/dev/null"],
+            "bad parameter \"ssl.key.location\"=\"/dev/null\" in \"rediss://127.0.0.1:1?ssl.certificate.location=%2Fdev%2Fnull&ssl.key.location=%2Fdev%2Fnull\": the certificate and key do not make a client identity",
+        ));
     }
     if cfg!(feature = "kafka") {
         // Refused before any connection: the CLI commits what it wrote out.

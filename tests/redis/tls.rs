@@ -2,7 +2,8 @@
 //! front (`scripts/tls-proxy --plain`: a certificate for 127.0.0.1 from a test
 //! CA made at test time, bytes passed through unchanged). Clients given the
 //! front's CA file check the certificate and the name in it, so what they
-//! send and read passed a verified TLS session. A certificate from another
+//! send and read passed a verified TLS session. A front that asks for client
+//! certificates gets the one the URL names. A certificate from another
 //! CA, a plaintext URL at the TLS port, a TLS URL at a plaintext port and a
 //! port that never answers each fail with an error saying why, within the
 //! connect timeout.
@@ -85,6 +86,27 @@ async fn messages_travel_over_tls_byte_for_byte() {
         .expect("a commit over tls");
     let pending = python(&format!("print(r.xpending('{ns}orders', '{ns}tls')['pending'])"));
     assert_eq!(pending.trim(), "0", "every entry acknowledged");
+}
+
+#[tokio::test]
+#[ignore = "needs a Redis server: scripts/redis-server run -- cargo test --all-features --test redis -- --include-ignored"]
+async fn a_server_that_asks_for_a_client_certificate_gets_one() {
+    let front = TlsFront::start_mutual(&address(), Server::Redis, "mutual");
+    let ns = namespace("tls-mutual");
+    let client = format!(
+        "{}&ssl.certificate.location={}&ssl.key.location={}",
+        trusting(&front, "ca.pem"),
+        front.file("client.pem").display(),
+        front.file("client.key").display()
+    );
+    let streamer: weir::Streamer<Rt> = weir::connect(&tls_url(&front, &ns, &client)).unwrap();
+    let got = round_trip(&streamer, &[b"mutual".to_vec()]).await;
+    assert_eq!(payloads(&got), ["mutual"]);
+    // Without one, the server closes the connection (after the client's
+    // side of the handshake, in TLS 1.3): the error suggests the cause.
+    let anonymous = tls_url(&front, &ns, &format!("connect.timeout.ms=2000&{}", trusting(&front, "ca.pem")));
+    let why = "closed the TLS connection before answering (does it want a client certificate?";
+    assert_fails(&anonymous, BackendErrorKind::Io, &front.address, why).await;
 }
 
 #[tokio::test]

@@ -29,6 +29,16 @@ pub struct TlsFront {
 impl TlsFront {
     /// A front for the server at `server` (`127.0.0.1:PORT`); `name` makes its directory unique.
     pub fn start(server: &str, kind: Server, name: &str) -> Self {
+        Self::spawn(server, kind, name, false)
+    }
+
+    /// The same, taking only clients that show a certificate the test CA
+    /// signed (`client.pem` and `client.key` are one).
+    pub fn start_mutual(server: &str, kind: Server, name: &str) -> Self {
+        Self::spawn(server, kind, name, true)
+    }
+
+    fn spawn(server: &str, kind: Server, name: &str, mutual: bool) -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -43,6 +53,9 @@ impl TlsFront {
         command.arg(root.join("scripts/tls-proxy"));
         if kind == Server::Redis {
             command.arg("--plain");
+        }
+        if mutual {
+            command.arg("--client-certificates");
         }
         let mut child = command
             .arg(server)
@@ -63,7 +76,8 @@ impl TlsFront {
     }
 
     /// A file the front made: `ca.pem` (signs its certificate, for IP
-    /// 127.0.0.1) or `other-ca.pem` (signs nothing here).
+    /// 127.0.0.1, and `client.pem`, whose key is `client.key`) or
+    /// `other-ca.pem` (signs nothing here).
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }

@@ -70,8 +70,9 @@ pub struct RedisStreamer {
 
 impl RedisStreamer {
     /// The streamer a `redis://[user:password@]host[:port][/db]` URL names;
-    /// `rediss://` for TLS. A CA file (`ssl.ca.location`) is read here, so
-    /// one that cannot be read or holds no certificate is an error now.
+    /// `rediss://` for TLS. Its files (`ssl.ca.location`,
+    /// `ssl.certificate.location`, `ssl.key.location`) are read here, so one
+    /// that cannot be read or parsed is an error now.
     pub fn from_url(url: &StreamerUrl) -> Result<Self, UrlError> {
         if url.scheme() != Scheme::Redis {
             return Err(UrlError::UnknownScheme { scheme: url.scheme().to_string() });
@@ -89,14 +90,11 @@ impl RedisStreamer {
             other => other.to_string(),
         };
         let tls = if url.tls() {
-            let ca = options.ssl_ca_location.as_deref();
-            let tls = tls::Tls::new(ca, options.ssl_certificate_verification).map_err(|reason| {
-                UrlError::BadParam {
-                    url: url.to_string(),
-                    name: "ssl.ca.location".into(),
-                    value: ca.map(|path| path.display().to_string()).unwrap_or_default(),
-                    reason,
-                }
+            let tls = tls::Tls::new(&options).map_err(|(name, reason)| UrlError::BadParam {
+                url: url.to_string(),
+                name: name.into(),
+                value: url.params().get(name).cloned().unwrap_or_default(),
+                reason,
             })?;
             Some(tls)
         } else {

@@ -49,6 +49,13 @@ pub struct RedisOptions {
     /// `ssl.ca.location` (`rediss://` only): a PEM file of the certificates
     /// the server's must chain to, instead of the system's trusted roots.
     pub ssl_ca_location: Option<PathBuf>,
+    /// `ssl.certificate.location` (`rediss://` only): a PEM file of the
+    /// client's certificate, for servers that ask for one (mutual TLS).
+    /// Needs `ssl.key.location`.
+    pub ssl_certificate_location: Option<PathBuf>,
+    /// `ssl.key.location` (`rediss://` only): the client certificate's
+    /// private key, PEM PKCS#8 (`-----BEGIN PRIVATE KEY-----`), unencrypted.
+    pub ssl_key_location: Option<PathBuf>,
     /// `enable.ssl.certificate.verification` (`rediss://` only): `false`
     /// accepts any server certificate for any name: encrypted, but not
     /// authenticated. Default `true`.
@@ -69,13 +76,15 @@ impl Default for RedisOptions {
             namespace: String::new(),
             group_from_beginning: false,
             ssl_ca_location: None,
+            ssl_certificate_location: None,
+            ssl_key_location: None,
             ssl_certificate_verification: true,
         }
     }
 }
 
 /// Every parameter a `redis://` URL takes.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "batch",
     "block.ms",
     "claim.idle.ms",
@@ -87,11 +96,18 @@ const KNOWN: [&str; 12] = [
     "namespace",
     "group.start",
     "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
     "enable.ssl.certificate.verification",
 ];
 
 /// The parameters only a `rediss://` URL takes.
-const TLS_ONLY: [&str; 2] = ["ssl.ca.location", "enable.ssl.certificate.verification"];
+const TLS_ONLY: [&str; 4] = [
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "enable.ssl.certificate.verification",
+];
 
 impl RedisOptions {
     /// The options a URL's parameters give; unknown or malformed ones are errors naming them.
@@ -162,13 +178,24 @@ impl RedisOptions {
                 return Err(bad(name, "a TLS setting: write rediss:// for TLS"));
             }
         }
-        options.ssl_ca_location = url.params().get("ssl.ca.location").map(PathBuf::from);
+        let path = |name: &str| url.params().get(name).map(PathBuf::from);
+        options.ssl_ca_location = path("ssl.ca.location");
+        options.ssl_certificate_location = path("ssl.certificate.location");
+        options.ssl_key_location = path("ssl.key.location");
+        match (&options.ssl_certificate_location, &options.ssl_key_location) {
+            (Some(_), None) => return Err(bad("ssl.certificate.location", "needs ssl.key.location too")),
+            (None, Some(_)) => return Err(bad("ssl.key.location", "needs ssl.certificate.location too")),
+            _ => {}
+        }
         if let Some(verify) = url.param::<bool>("enable.ssl.certificate.verification")? {
             options.ssl_certificate_verification = verify;
-            if !verify && options.ssl_ca_location.is_some() {
+            let others = ["ssl.ca.location", "ssl.certificate.location"];
+            if let Some(other) =
+                others.iter().find(|name| url.params().contains_key(**name)).filter(|_| !verify)
+            {
                 return Err(bad(
                     "enable.ssl.certificate.verification",
-                    "false trusts any certificate, so ssl.ca.location would be ignored: give one of them",
+                    &format!("false trusts any server and sends no certificate, so {other} would be ignored"),
                 ));
             }
         }
@@ -196,6 +223,11 @@ mod tests {
         assert!(options.ssl_certificate_verification);
         let options = parse_tls("?enable.ssl.certificate.verification=false").unwrap();
         assert!(!options.ssl_certificate_verification);
+        let options = parse_tls("?ssl.certificate.location=/c.pem&ssl.key.location=/k.pem").unwrap();
+        assert_eq!(
+            (options.ssl_certificate_location, options.ssl_key_location),
+            (Some(PathBuf::from("/c.pem")), Some(PathBuf::from("/k.pem")))
+        );
         assert_eq!(parse_tls("").unwrap(), RedisOptions::default());
         for (url, name, reason) in [
             ("redis://h/?ssl.ca.location=/ca.pem", "ssl.ca.location", "write rediss://"),
@@ -212,8 +244,16 @@ mod tests {
             (
                 "rediss://h/?ssl.ca.location=/ca.pem&enable.ssl.certificate.verification=false",
                 "enable.ssl.certificate.verification",
-                "ignored",
+                "ssl.ca.location would be ignored",
             ),
+            (
+                "rediss://h/?ssl.certificate.location=/c&ssl.key.location=/k&enable.ssl.certificate.verification=false",
+                "enable.ssl.certificate.verification",
+                "ssl.certificate.location would be ignored",
+            ),
+            ("rediss://h/?ssl.certificate.location=/c.pem", "ssl.certificate.location", "needs ssl.key.location"),
+            ("rediss://h/?ssl.key.location=/k.pem", "ssl.key.location", "needs ssl.certificate.location"),
+            ("redis://h/?ssl.key.location=/k.pem", "ssl.key.location", "write rediss://"),
         ] {
             let err = RedisOptions::from_url(&url.parse().unwrap()).unwrap_err();
             assert!(

@@ -1,5 +1,6 @@
 //! TLS for `rediss://` URLs: which certificates the server's must chain to,
-//! and a handshake bounded by the connect timeout.
+//! the client's own certificate if the server asks for one, and a handshake
+//! bounded by the connect timeout.
 //!
 //! The `redis` crate (feature `tls-native-tls`: OpenSSL) does the TLS of every
 //! connection, but its synchronous handshake has no time limit: a server that
@@ -8,22 +9,26 @@
 //! the same settings, each read bounded by the connect timeout, and reports
 //! what went wrong there: no answer, an untrusted certificate, a plaintext port.
 
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
-use native_tls::{Certificate, HandshakeError, TlsConnector};
-use redis::{ConnectionInfo, TlsCertificates};
+use native_tls::{Certificate, HandshakeError, Identity, TlsConnector, TlsStream};
+use redis::{ClientTlsConfig, ConnectionInfo, TlsCertificates};
 use weir_core::{BackendError, BackendErrorKind};
 
 use crate::error::BACKEND;
+use crate::options::RedisOptions;
 
-/// How a `rediss://` streamer checks the server's certificate.
+/// How a `rediss://` streamer checks the server's certificate, and shows its own.
 #[derive(Clone)]
 pub(crate) struct Tls {
     /// The certificates of `ssl.ca.location` as read, for the `redis`
     /// crate; `None`: the system's trusted roots.
     roots: Option<Vec<u8>>,
+    /// `ssl.certificate.location` and `ssl.key.location` as read.
+    client: Option<ClientTlsConfig>,
     /// `enable.ssl.certificate.verification`: false accepts any certificate
     /// for any name.
     verify: bool,
@@ -32,28 +37,48 @@ pub(crate) struct Tls {
 }
 
 impl Tls {
-    /// The settings for a CA file (or the system's roots) and verification
-    /// on or off. The error is a reason to show with the `ssl.ca.location`
-    /// parameter: the file cannot be read, or holds no certificate.
-    pub(crate) fn new(ca_location: Option<&Path>, verify: bool) -> Result<Self, String> {
+    /// The settings `options` give, with their files read and parsed. The
+    /// error names the parameter whose file cannot serve, and says why.
+    pub(crate) fn new(options: &RedisOptions) -> Result<Self, (&'static str, String)> {
         let mut builder = TlsConnector::builder();
-        let roots = match ca_location {
+        let roots = match &options.ssl_ca_location {
             Some(path) => {
-                let pem = std::fs::read(path).map_err(|err| format!("cannot read the CA file: {err}"))?;
+                let name = "ssl.ca.location";
+                let pem = read(path, "CA").map_err(|reason| (name, reason))?;
                 // As the redis crate does: given roots replace the system's.
                 builder.disable_built_in_roots(true);
-                for certificate in certificates(&pem)? {
+                for certificate in certificates(&pem).map_err(|reason| (name, reason))? {
                     builder.add_root_certificate(certificate);
                 }
                 Some(pem)
             }
             None => None,
         };
+        let client = match (&options.ssl_certificate_location, &options.ssl_key_location) {
+            (Some(certificate), Some(key)) => {
+                let client_cert =
+                    read(certificate, "certificate").map_err(|r| ("ssl.certificate.location", r))?;
+                let client_key = read(key, "key").map_err(|reason| ("ssl.key.location", reason))?;
+                let identity = Identity::from_pkcs8(&client_cert, &client_key).map_err(|err| {
+                    let reason = format!(
+                        "the certificate and key do not make a client identity ({err}); \
+                         the key must be PEM PKCS#8 (-----BEGIN PRIVATE KEY-----)"
+                    );
+                    ("ssl.key.location", reason)
+                })?;
+                builder.identity(identity);
+                Some(ClientTlsConfig { client_cert, client_key })
+            }
+            // RedisOptions::from_url takes both or neither.
+            _ => None,
+        };
+        let verify = options.ssl_certificate_verification;
         if !verify {
             builder.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true).use_sni(false);
         }
-        let connector = builder.build().map_err(|err| format!("cannot set up TLS: {err}"))?;
-        Ok(Self { roots, verify, connector })
+        let connector =
+            builder.build().map_err(|err| ("ssl.ca.location", format!("cannot set up TLS: {err}")))?;
+        Ok(Self { roots, client, verify, connector })
     }
 
     /// Whether the certificate and the name in it are checked.
@@ -61,15 +86,13 @@ impl Tls {
         self.verify
     }
 
-    /// A `redis` client for `info` (a `TcpTls` address) trusting these roots.
+    /// A `redis` client for `info` (a `TcpTls` address) with these settings.
     pub(crate) fn client(&self, info: ConnectionInfo) -> redis::RedisResult<redis::Client> {
-        match &self.roots {
-            Some(pem) => redis::Client::build_with_tls(
-                info,
-                TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) },
-            ),
-            None => redis::Client::open(info),
+        if self.roots.is_none() && self.client.is_none() {
+            return redis::Client::open(info);
         }
+        let certificates = TlsCertificates { client_tls: self.client.clone(), root_cert: self.roots.clone() };
+        redis::Client::build_with_tls(info, certificates)
     }
 
     /// One TLS handshake with `host:port`, each step within `timeout`; the
@@ -110,9 +133,24 @@ impl Tls {
         bounded.map_err(|err| error(io_kind(&err), err.to_string()))?;
         match self.connector.connect(host, stream) {
             Ok(mut session) => {
-                // A polite close; the server may already have gone, which is not this check's business.
+                // With TLS 1.3 the server checks a client certificate after
+                // the client finished its handshake, and says no in its first
+                // record: so one reply is read too (any reply, even NOAUTH).
+                let answered = ping(&mut session);
                 let _ = session.shutdown();
-                Ok(())
+                answered.map_err(|err| match err.kind() {
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => error(
+                        BackendErrorKind::Timeout,
+                        format!("no answer over TLS within {} ms", timeout.as_millis()),
+                    ),
+                    std::io::ErrorKind::UnexpectedEof => error(
+                        BackendErrorKind::Io,
+                        "the server closed the TLS connection before answering \
+                         (does it want a client certificate? see ssl.certificate.location)"
+                            .into(),
+                    ),
+                    _ => error(BackendErrorKind::Io, format!("no answer over TLS: {err}")),
+                })
             }
             Err(HandshakeError::WouldBlock(_)) => Err(error(
                 BackendErrorKind::Timeout,
@@ -123,6 +161,36 @@ impl Tls {
             }
         }
     }
+}
+
+/// Sends a PING and reads up to the end of the reply's first line (or 1 KiB
+/// of it): whatever the server answers, it answered.
+fn ping(session: &mut TlsStream<TcpStream>) -> std::io::Result<()> {
+    session.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+    session.flush()?;
+    let mut line = [0; 1024];
+    let mut got = 0;
+    while got < line.len() {
+        let n = session.read(&mut line[got..])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line[got..got + n].contains(&b'\n') {
+            break;
+        }
+        got += n;
+    }
+    Ok(())
+}
+
+/// The bytes of the `what` file at `path`, or why not.
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|err| format!("cannot read the {what} file: {err}"))?;
+    // The redis crate reads PEM as text.
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(format!("the {what} file is not PEM text (not UTF-8)"));
+    }
+    Ok(bytes)
 }
 
 /// The certificates of a PEM file (a bundle may hold several).
@@ -160,8 +228,15 @@ mod tests {
 
     #[test]
     fn a_ca_file_that_cannot_serve_is_a_reason_not_a_panic() {
-        let err = Tls::new(Some(Path::new("/nonexistent/ca.pem")), true).err().unwrap();
-        assert!(err.starts_with("cannot read the CA file: "), "{err}");
+        let options = |ca: &str| RedisOptions { ssl_ca_location: Some(ca.into()), ..RedisOptions::default() };
+        let (name, reason) = Tls::new(&options("/nonexistent/ca.pem")).err().unwrap();
+        assert_eq!(name, "ssl.ca.location");
+        assert!(reason.starts_with("cannot read the CA file: "), "{reason}");
+        let binary = std::env::temp_dir().join(format!("weir-tls-test-{}.bin", std::process::id()));
+        std::fs::write(&binary, [0xff, 0xfe, 0]).unwrap();
+        let (_, reason) = Tls::new(&options(binary.to_str().unwrap())).err().unwrap();
+        std::fs::remove_file(&binary).unwrap();
+        assert_eq!(reason, "the CA file is not PEM text (not UTF-8)");
         assert!(certificates(b"not a certificate").err().unwrap().contains("holds no PEM certificate"));
         let cut = b"-----BEGIN CERTIFICATE-----\nMIIB\n";
         assert!(certificates(cut).err().unwrap().contains("certificate 1 has no -----END CERTIFICATE-----"));
