@@ -183,6 +183,10 @@ pub struct Next<'a, B, R: Runtime> {
 
 impl<B: ConsumerBackend, R: Runtime> Future for Next<'_, B, R> {
     type Output = Result<Message, ConsumerError>;
+    // Inlined into the caller's `.await`: the message then moves from the
+    // core's buffer into the caller's frame once (a call copied it through
+    // its return slot, and the caller copied it again).
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.consumer.poll_message(cx, Waiting::Async)
     }

@@ -284,8 +284,11 @@ impl Broker {
         // with one reservation and build each message in its slot.
         let visible = &window[..window.partition_point(|stored| stored.visible <= self.elapsed)];
         visible.iter().enumerate().map(move |(i, stored)| {
+            // The payload first: cloned after the header, it was built
+            // aside and copied twice before reaching the buffer's slot.
+            let payload = stored.payload.clone();
             let header = MessageHeader::new(key.clone(), shard, SeqNo(from + i as u64), stored.timestamp);
-            Message::new(header, stored.payload.clone())
+            Message::new(header, payload)
         })
     }
 
