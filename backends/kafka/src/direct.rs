@@ -16,6 +16,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use weir_core::Message;
 
+use crate::batches::Queues;
 use crate::messages::{record, take_batch, Seen};
 use crate::options::KafkaOptions;
 use crate::shared::{Event, Rd, Shared};
@@ -44,8 +45,8 @@ pub(crate) fn take_input(
     let shared = &rd.context().shared;
     let turn = if shared.direct && into.is_some() { shared.try_poll_turn() } else { None };
     let input = shared.take_input(waker, into.as_deref_mut());
-    if let (Some(_turn), Some(batch)) = (turn, into) {
-        take_direct(rd, options, seen, batch);
+    if let (Some(mut turn), Some(batch)) = (turn, into) {
+        take_direct(rd, options, seen, batch, &mut turn);
     }
     input
 }
@@ -56,9 +57,15 @@ pub(crate) fn take_input(
 /// no hand-over between two threads (a lock, a wake-up, the other thread's
 /// cache lines), as with a plain rdkafka poll loop; the poll thread only
 /// wakes it (see [`defer`]).
-fn take_direct(rd: &Rd, options: &KafkaOptions, seen: &mut Seen, batch: &mut Vec<Message>) {
+fn take_direct(
+    rd: &Rd,
+    options: &KafkaOptions,
+    seen: &mut Seen,
+    batch: &mut Vec<Message>,
+    queues: &mut Queues,
+) {
     let recorded = batch.len();
-    let drained = take_batch(rd, options, seen, batch, DIRECT_BATCH);
+    let drained = take_batch(rd, options, seen, batch, DIRECT_BATCH, queues);
     let mut state = rd.context().shared.lock();
     state.direct_takes = state.direct_takes.wrapping_add(1);
     state.direct_drained = drained;

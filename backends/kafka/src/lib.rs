@@ -48,7 +48,8 @@
 //! | `callbacks.rs` | librdkafka's callbacks: errors, log lines, commits, rebalances (recorded) | `jobs`, `error`, `shared` |
 //! | `jobs.rs` | what moves partitions or offsets: join, first assignment, rewind/seek, commit, applying a rebalance | `lookups`, `error`, `options`, `shared` |
 //! | `lookups.rs` | blocking questions: partitions, watermarks, starts, offsets for a time, is the cluster there | `error`, `options`, `shared` |
-//! | `messages.rs` | taking messages out of librdkafka: conversion, shared payload buffers, stale drops | `options`, `shared` |
+//! | `messages.rs` | taking messages out of librdkafka: conversion, shared payload buffers, stale drops | `batches`, `options`, `shared` |
+//! | `batches.rs` | librdkafka's batch consume on split partition queues (the direct path; the only unsafe code) | `shared` |
 //! | `shared.rs` | the state shared with librdkafka's threads: events, messages, locks, [`WeirContext`] | `options` |
 //! | `producer.rs` | [`KafkaProducer`]: round-robin partitioner, delivery reports, flush | `error`, `options` |
 //! | `config.rs` | every librdkafka setting weir makes (client, consumer, producer defaults) | `options` |
@@ -57,6 +58,7 @@
 //! | `error.rs` | [`KafkaConfigError`], rdkafka's errors → weir's | — |
 
 mod admin;
+mod batches;
 mod callbacks;
 mod config;
 mod consumer;

@@ -9,6 +9,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message as _};
 use weir_core::{Message, MessageHeader, Payload, SeqNo, ShardId, StreamKey, Timestamp};
 
+use crate::batches::{tell_error, Fetched, Queues};
 use crate::options::KafkaOptions;
 use crate::shared::{Rd, State, Who};
 
@@ -25,17 +26,25 @@ const SHARED_PAYLOAD: usize = 1024;
 const CHUNK: usize = 64 * 1024;
 
 /// Takes up to `most` messages out of librdkafka into `batch`; true once
-/// librdkafka's queue is empty. Each is copied and let go of as soon as it
+/// librdkafka's queues are empty. Each is copied and let go of as soon as it
 /// is taken, as a plain poll loop does: librdkafka's message and rdkafka's
 /// handle to it are freed while still in the allocator's per-thread cache.
+/// `queues`: the poll turn's (see `Shared::poll_turn`). A consumer that
+/// takes its messages itself (`Shared::direct`) takes most of them in
+/// batches out of its partitions' own queues (see `batches`), after what
+/// the consumer queue holds.
 pub(crate) fn take_batch(
     rd: &Rd,
     options: &KafkaOptions,
     seen: &mut Seen,
     batch: &mut Vec<Message>,
     most: usize,
+    queues: &mut Queues,
 ) -> bool {
     let shared = &rd.context().shared;
+    if shared.direct {
+        queues.sync(rd);
+    }
     let mut pieces = Pieces::default();
     let mut taken = 0;
     let drained = loop {
@@ -63,6 +72,23 @@ pub(crate) fn take_batch(
                 pieces.add(header, message.payload().unwrap_or_default(), left, batch);
             }
         }
+    };
+    // The consumer queue first: messages queued on it before a partition's
+    // queue was split off come before those on the split queue.
+    let drained = drained && {
+        let mut left = most - taken;
+        queues.take(left, |message| {
+            match message.fetched() {
+                Fetched::Message { taken, partition, offset, millis, payload } => {
+                    let topic = || taken.topic();
+                    if let Some(header) = header(seen, options, topic, partition, offset, millis) {
+                        pieces.add(header, payload, left, batch);
+                    }
+                }
+                Fetched::Error(err, reason) => tell_error(rd, err, &reason),
+            }
+            left = left.saturating_sub(1);
+        })
     };
     pieces.finish(batch);
     drained
@@ -188,12 +214,27 @@ impl Seen {
 /// A weir message's header from a librdkafka message; `None` for topics
 /// outside the namespace.
 fn header_of(seen: &mut Seen, options: &KafkaOptions, m: &BorrowedMessage<'_>) -> Option<MessageHeader> {
+    let millis = m.timestamp().to_millis();
+    header(seen, options, || m.topic(), m.partition(), m.offset(), millis)
+}
+
+/// A weir message's header from a message's topic (asked only when the
+/// consumer reads more than one), partition, offset and milliseconds since
+/// the epoch; `None` for topics outside the namespace.
+fn header<'a>(
+    seen: &mut Seen,
+    options: &KafkaOptions,
+    topic: impl FnOnce() -> &'a str,
+    partition: i32,
+    offset: i64,
+    millis: Option<i64>,
+) -> Option<MessageHeader> {
     let key = match &seen.sole {
         Some(key) => key.clone(),
-        None => seen.key(options, m.topic())?,
+        None => seen.key(options, topic())?,
     };
-    let shard = ShardId(u32::try_from(m.partition()).ok()?);
-    let seq = SeqNo(u64::try_from(m.offset()).ok()?);
-    let timestamp = seen.stamp(m.timestamp().to_millis());
+    let shard = ShardId(u32::try_from(partition).ok()?);
+    let seq = SeqNo(u64::try_from(offset).ok()?);
+    let timestamp = seen.stamp(millis);
     Some(MessageHeader::new(key, shard, seq, timestamp))
 }

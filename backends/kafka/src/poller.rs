@@ -22,7 +22,7 @@ use crate::direct::{defer, Defer};
 use crate::messages::{record, take_batch, Seen};
 use crate::options::KafkaOptions;
 use crate::reach::{watch, Reach};
-use crate::shared::{millis_since, Rd};
+use crate::shared::{millis_since, Rd, Shared};
 
 /// The longest wait between two polls. librdkafka takes a consumer that has
 /// not polled for `max.poll.interval.ms` (5 minutes by default) for dead, so
@@ -57,6 +57,9 @@ const FIRST_BATCH: usize = 64;
 
 fn serve(rd: &Rd, options: &KafkaOptions, limit: usize, mut seen: Seen) {
     let shared = rd.context().shared.clone();
+    // Last, also if this thread panics: while this thread's handle keeps
+    // librdkafka alive.
+    let _split = ClearSplit(&shared);
     let limit = limit.max(1);
     let mut batch = Vec::with_capacity(limit);
     let mut most = FIRST_BATCH.min(limit);
@@ -72,10 +75,10 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize, mut seen: Seen) {
         // its non-empty callback. A queue filled between the last poll and
         // the wait sets the flag the wait checks, so no wake-up is lost.
         loop {
-            let turn = shared.poll_turn();
+            let mut turn = shared.poll_turn();
             // Messages are taken out of librdkafka and recorded in one turn,
             // so a positioning never falls between the two.
-            let drained = take_batch(rd, options, &mut seen, &mut batch, most);
+            let drained = take_batch(rd, options, &mut seen, &mut batch, most, &mut turn);
             most = if drained { FIRST_BATCH.min(limit) } else { (most * 2).min(limit) };
             let (waker, wanted, full) = {
                 let mut state = shared.lock();
@@ -119,6 +122,16 @@ fn serve(rd: &Rd, options: &KafkaOptions, limit: usize, mut seen: Seen) {
     }
     close(rd);
     shared.mark_closed();
+}
+
+/// Destroys the consumer's split partition queues (see `batches`) when
+/// dropped: they must go before librdkafka does.
+struct ClearSplit<'a>(&'a Shared);
+
+impl Drop for ClearSplit<'_> {
+    fn drop(&mut self) {
+        self.0.poll_turn().clear();
+    }
 }
 
 /// Waits for librdkafka's queue, at most `idle`, or less while `reach`

@@ -18,6 +18,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use weir_core::{BackendError, CommitId, Epoch, Message};
 
+use crate::batches::Queues;
 use crate::options::{KafkaOptions, OffsetReset};
 
 /// A partition as librdkafka names it.
@@ -248,8 +249,9 @@ pub(crate) struct Shared {
     positioning: Mutex<()>,
     /// Held by the poll thread while it polls librdkafka and records what it
     /// got; a positioning applies holding it, so no message taken out of
-    /// librdkafka before the positioning is recorded after it.
-    polling: Mutex<()>,
+    /// librdkafka before the positioning is recorded after it. Holds the
+    /// partition queues split off for batch consume (see `batches`).
+    polling: Mutex<Queues>,
     /// A positioning waits for `polling`: the poll thread lets it in first.
     positioning_waits: AtomicBool,
     /// Counts the queue events librdkafka's callbacks served (see `served`).
@@ -276,7 +278,7 @@ impl Shared {
             queued_changed: Condvar::new(),
             room: Condvar::new(),
             positioning: Mutex::new(()),
-            polling: Mutex::new(()),
+            polling: Mutex::default(),
             positioning_waits: AtomicBool::new(false),
             served: AtomicU64::new(0),
             commits: Mutex::default(),
@@ -304,9 +306,11 @@ impl Shared {
     pub(crate) fn positioning<T>(&self, f: impl FnOnce() -> T) -> T {
         let _serial = self.positioning.lock().unwrap_or_else(PoisonError::into_inner);
         self.positioning_waits.store(true, Ordering::Release);
-        let polling = self.polling.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut polling = self.polling.lock().unwrap_or_else(PoisonError::into_inner);
         self.positioning_waits.store(false, Ordering::Release);
         let result = f();
+        // The assignment may have changed: split its partitions' queues off.
+        polling.stale = true;
         drop(polling);
         // `f` dropped the messages of the old position: there may be room now.
         self.room.notify_all();
@@ -378,7 +382,7 @@ impl Shared {
 
     /// The turn to poll, for the driver: `None` while anyone else has it or a
     /// positioning waits for it, as the driver must not block.
-    pub(crate) fn try_poll_turn(&self) -> Option<MutexGuard<'_, ()>> {
+    pub(crate) fn try_poll_turn(&self) -> Option<MutexGuard<'_, Queues>> {
         if self.positioning_waits.load(Ordering::Acquire) {
             return None;
         }
@@ -390,7 +394,7 @@ impl Shared {
     }
 
     /// Held by the poll thread around one poll; lets a waiting positioning go first.
-    pub(crate) fn poll_turn(&self) -> MutexGuard<'_, ()> {
+    pub(crate) fn poll_turn(&self) -> MutexGuard<'_, Queues> {
         if self.positioning_waits.load(Ordering::Acquire) {
             drop(self.positioning.lock().unwrap_or_else(PoisonError::into_inner));
         }
