@@ -46,8 +46,13 @@ struct Slot {
 
 impl Slot {
     fn wants(&self, key: &StreamKey) -> bool {
-        key.is_broadcast() || self.streams.contains(key)
+        wants(&self.streams, key)
     }
+}
+
+/// Whether a consumer of `streams` gets a message of `key`.
+fn wants(streams: &[StreamKey], key: &StreamKey) -> bool {
+    key.is_broadcast() || streams.contains(key)
 }
 
 /// Whether input is still coming.
@@ -278,8 +283,21 @@ impl Hub {
         let mut wake = Vec::new();
         {
             let mut state = self.lock();
-            for message in batch.drain(..) {
-                state.dispatch(message, &mut wake);
+            match state.only_consumer() {
+                // The usual case: the whole batch to one mailbox, what it
+                // wants, with no rotation or clone to consider per message.
+                Some(Slot { streams, queue, waker, .. }) => {
+                    let before = queue.len();
+                    queue.extend(batch.drain(..).filter(|message| wants(streams, message.stream_key())));
+                    if queue.len() > before {
+                        wake.extend(waker.take());
+                    }
+                }
+                None => {
+                    for message in batch.drain(..) {
+                        state.dispatch(message, &mut wake);
+                    }
+                }
             }
         }
         wake.into_iter().for_each(Waker::wake);
@@ -287,6 +305,14 @@ impl Hub {
 }
 
 impl State {
+    /// The one consumer, if there is one and it is in no group.
+    fn only_consumer(&mut self) -> Option<&mut Slot> {
+        if self.consumers.len() != 1 {
+            return None;
+        }
+        self.consumers.values_mut().next().filter(|slot| slot.group.is_none())
+    }
+
     /// Whether some consumer's mailbox is at [`INBOX_LIMIT`].
     fn inbox_full(&self) -> bool {
         self.consumers.values().any(|slot| slot.queue.len() >= INBOX_LIMIT)

@@ -89,6 +89,18 @@ fn group_members_split_round_robin_and_loners_get_everything() {
 }
 
 #[test]
+fn a_lone_consumer_gets_its_streams_and_broadcast_only() {
+    let (stdio, mut input, _) = streamer();
+    let mut lone = consumer(&stdio, &["a", "c"], None);
+    input.write_all(b"[a] 1\n[b] 2\n[broadcast] 3\nraw 4\n[c] 5\n[b] 6\n[a] 7\n").unwrap();
+    drop(input);
+    let got = drain(&mut lone);
+    assert_eq!(texts(&got), ["1", "3", "raw 4", "5", "7"], "b's lines are for nobody here");
+    let seqs: Vec<u64> = got.iter().map(|m| m.header.seq.0).collect();
+    assert_eq!(seqs, [0, 0, 1, 0, 1], "seqs count per stream, broadcast and raw lines together");
+}
+
+#[test]
 fn broadcast_reaches_every_loner_and_one_member_per_group() {
     let (stdio, mut input, _) = streamer();
     let mut orders = consumer(&stdio, &["orders"], None);
