@@ -46,10 +46,16 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
     ) -> Poll<Result<Message, ConsumerError>> {
         // Per message, the message is mostly in the core already: taken
         // here, inlined into the caller; the rounds are a call.
-        if let Some(message) = self.driver.quiet_core().and_then(ConsumerCore::poll_message) {
+        if let Some(message) = self.take_held() {
             return Poll::Ready(Ok(message));
         }
         self.poll_message_rounds(cx, waiting)
+    }
+
+    /// A message the core holds, if the driver has nothing to do first.
+    #[inline(always)]
+    fn take_held(&mut self) -> Option<Message> {
+        self.driver.quiet_core().and_then(ConsumerCore::poll_message)
     }
 
     #[inline(never)]
@@ -80,7 +86,18 @@ impl<B: ConsumerBackend, R: Runtime> Consumer<B, R> {
 
     /// The next message, blocking the calling thread: for programs with no
     /// async runtime. Do not call it from an async task.
+    #[inline]
     pub fn next_blocking(&mut self) -> Result<Message, ConsumerError> {
+        // A message the core holds needs no waker: the thread-local one is
+        // looked up only for the rounds.
+        match self.take_held() {
+            Some(message) => Ok(message),
+            None => self.next_blocking_rounds(),
+        }
+    }
+
+    #[inline(never)]
+    fn next_blocking_rounds(&mut self) -> Result<Message, ConsumerError> {
         with_thread_waker(|waker| {
             let mut cx = Context::from_waker(waker);
             loop {
@@ -202,6 +219,8 @@ pub struct MessageStream<'a, B, R: Runtime> {
 
 impl<B: ConsumerBackend, R: Runtime> Stream for MessageStream<'_, B, R> {
     type Item = Result<Message, ConsumerError>;
+    // Inlined into the caller, as `Next::poll` is.
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.done {
             return Poll::Ready(None);
