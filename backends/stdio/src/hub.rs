@@ -288,7 +288,20 @@ impl Hub {
                 // wants, with no rotation or clone to consider per message.
                 Some(Slot { streams, queue, waker, .. }) => {
                     let before = queue.len();
-                    queue.extend(batch.drain(..).filter(|message| wants(streams, message.stream_key())));
+                    // The decoder gives a stream's messages one shared key:
+                    // comparing with the last key wanted settles most by address.
+                    let mut wanted: Option<StreamKey> = None;
+                    queue.extend(batch.drain(..).filter(|message| {
+                        let key = message.stream_key();
+                        if wanted.as_ref() == Some(key) {
+                            return true;
+                        }
+                        let wants = wants(streams, key);
+                        if wants {
+                            wanted = Some(key.clone());
+                        }
+                        wants
+                    }));
                     if queue.len() > before {
                         wake.extend(waker.take());
                     }
