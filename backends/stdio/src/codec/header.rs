@@ -54,16 +54,19 @@ fn parse_full_form<'a>(line: &'a [u8], second: &mut ParsedSecond) -> Option<(Hea
     let rest = rest.strip_prefix(b" | ")?;
     let timestamp = second.parse(timestamp)?;
     let (key, rest) = rest.split_at(rest.iter().position(|&b| !is_key_byte(b))?);
-    let key = valid_key(key)?;
+    // Every byte is a key byte already: only the length is left to check.
+    if !(1..=MAX_STREAM_KEY_LEN).contains(&key.len()) {
+        return None;
+    }
+    let key = std::str::from_utf8(key).ok()?;
     let rest = rest.strip_prefix(b" | ")?;
-    let (seq, rest) = rest.split_at(rest.iter().position(|b| !b.is_ascii_digit())?);
-    let seq = SeqNo(number(seq)?);
+    let (seq, rest) = leading_number(rest)?;
     let rest = rest.strip_prefix(b" | ")?;
-    let (shard, rest) = rest.split_at(rest.iter().position(|b| !b.is_ascii_digit())?);
-    let shard = ShardId(number(shard)?);
+    let (shard, rest) = leading_number(rest)?;
     let rest = rest.strip_prefix(b"]")?;
     let start = line.len() - rest.len() + usize::from(rest.first() == Some(&b' '));
-    Some((Header { timestamp: Some(timestamp), key: Some(key), seq: Some(seq), shard: Some(shard) }, start))
+    let (seq, shard) = (Some(SeqNo(seq)), Some(ShardId(shard)));
+    Some((Header { timestamp: Some(timestamp), key: Some(key), seq, shard }, start))
 }
 
 /// [`parse_line`] by the grammar.
@@ -161,6 +164,29 @@ fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
         }
     }
     T::try_from(value).ok()
+}
+
+/// The digits `text` opens with, read as [`number`] reads them, and the
+/// rest; `None` if it opens with none. One pass over the digits.
+fn leading_number<T: TryFrom<u64>>(text: &[u8]) -> Option<(T, &[u8])> {
+    let mut value = 0u64;
+    let mut len = 0;
+    for &digit in text {
+        if !digit.is_ascii_digit() {
+            break;
+        }
+        if len < SAFE_DIGITS {
+            value = value * 10 + u64::from(digit - b'0');
+        }
+        len += 1;
+    }
+    let (digits, rest) = text.split_at(len);
+    let value = match len {
+        0 => return None,
+        1..=SAFE_DIGITS => value,
+        _ => number(digits)?,
+    };
+    Some((T::try_from(value).ok()?, rest))
 }
 
 /// Whether `byte` may be part of a stream key.
@@ -365,7 +391,7 @@ mod tests {
 
         #[test]
         fn the_full_form_reads_as_the_grammar_does(
-            line in r"\[[-+]?[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\.[0-9]{1,7})?Z? ?\| ?[a-z.\]|+ ]{0,4} ?\| ?[+ 0-9]{0,4} ?\|? ?[0-9 \]]{0,3}\]? ?[] x]{0,3}"
+            line in r"\[[-+]?[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\.[0-9]{1,7})?Z? ?\| ?[a-z.\]|+ ]{0,4} ?\| ?[+ 0-9]{0,4}[0-9]{0,18} ?\|? ?[0-9 \]]{0,3}[0-9]{0,8}\]? ?[] x]{0,3}"
         ) {
             let line = line.as_bytes();
             let general = parse_general(line, &mut ParsedSecond::default());
@@ -389,6 +415,18 @@ mod tests {
             // Negative years are longer than 26 bytes: the grammar reads those.
             prop_assert_eq!(fast.is_some(), at.datetime().year() >= 0);
             prop_assert_eq!(parse_line(line.as_bytes()), parse_general(line.as_bytes(), &mut ParsedSecond::default()));
+        }
+
+        #[test]
+        fn leading_numbers_are_what_number_reads(digits in r"[0-9]{0,22}", rest in r"([^0-9][ -~]?)?") {
+            let text = format!("{digits}{rest}");
+            let read = leading_number::<u64>(text.as_bytes());
+            prop_assert_eq!(read.map(|(value, _)| value), number::<u64>(digits.as_bytes()));
+            if let Some((_, after)) = read {
+                prop_assert_eq!(after, rest.as_bytes());
+            }
+            let read = leading_number::<u32>(text.as_bytes()).map(|(value, _)| value);
+            prop_assert_eq!(read, number::<u32>(digits.as_bytes()));
         }
 
         #[test]
