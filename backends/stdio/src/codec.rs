@@ -159,13 +159,29 @@ pub struct LineDecoder {
 #[derive(Debug)]
 struct StreamCounters {
     key: StreamKey,
-    /// The next implicit seq of each shard seen.
+    /// The next implicit seq of shard 0, the shard of nearly every line.
+    zero: SeqNo,
+    /// The next implicit seq of each other shard seen.
     next: BTreeMap<ShardId, SeqNo>,
 }
 
 impl StreamCounters {
     fn new(key: StreamKey) -> Self {
-        Self { key, next: BTreeMap::new() }
+        Self { key, zero: SeqNo::default(), next: BTreeMap::new() }
+    }
+
+    fn next_mut(&mut self, shard: ShardId) -> &mut SeqNo {
+        match shard {
+            ShardId::ZERO => &mut self.zero,
+            _ => self.next.entry(shard).or_default(),
+        }
+    }
+
+    fn next(&self, shard: ShardId) -> SeqNo {
+        match shard {
+            ShardId::ZERO => self.zero,
+            _ => self.next.get(&shard).copied().unwrap_or_default(),
+        }
     }
 }
 
@@ -195,7 +211,7 @@ impl LineDecoder {
         } else {
             self.index.get(key).and_then(|&at| self.streams.get(at))
         };
-        counters.and_then(|c| c.next.get(&shard)).copied().unwrap_or_default()
+        counters.map(|c| c.next(shard)).unwrap_or_default()
     }
 
     /// Decodes one line, given with or without its `\n` or `\r\n` ending.
@@ -244,7 +260,7 @@ impl LineDecoder {
             None => &mut self.broadcast,
         };
         let shard = header.shard.unwrap_or(ShardId::ZERO);
-        let next = counters.next.entry(shard).or_default();
+        let next = counters.next_mut(shard);
         let seq = header.seq.unwrap_or(*next);
         *next = seq.next();
         let header =

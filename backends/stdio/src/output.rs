@@ -44,9 +44,39 @@ struct State {
     flushers: Vec<Waker>,
     /// The sink, until the first send starts the writer thread.
     sink: Option<Box<dyn Write + Send>>,
-    /// Next implicit seq per stream (stdio has only shard 0).
-    seqs: BTreeMap<StreamKey, u64>,
+    seqs: Seqs,
     formatter: LineFormatter,
+}
+
+/// The next implicit seq of each stream (stdio has only shard 0).
+#[derive(Default)]
+struct Seqs {
+    /// Every stream sent to, in order of appearance, and its next seq.
+    next: Vec<(StreamKey, u64)>,
+    index: BTreeMap<StreamKey, usize>,
+    /// The stream of the last send: a producer mostly sends one stream's
+    /// messages with one shared key, which compares by address.
+    last: usize,
+}
+
+impl Seqs {
+    /// The seq for a message of `key`, counted.
+    fn take(&mut self, key: &StreamKey) -> u64 {
+        let at = match self.next.get(self.last) {
+            Some((last, _)) if last == key => self.last,
+            _ => {
+                let at = *self.index.entry(key.clone()).or_insert(self.next.len());
+                if at == self.next.len() {
+                    self.next.push((key.clone(), 0));
+                }
+                self.last = at;
+                at
+            }
+        };
+        let seq = &mut self.next[at].1;
+        *seq += 1;
+        *seq - 1
+    }
 }
 
 /// Shared by every producer of one output.
@@ -74,7 +104,7 @@ impl Output {
                 failed: None,
                 flushers: Vec::new(),
                 sink: Some(sink),
-                seqs: BTreeMap::new(),
+                seqs: Seqs::default(),
                 formatter: LineFormatter::new(),
             }),
             changed: Condvar::new(),
@@ -124,12 +154,8 @@ impl Output {
         if let Some(err) = &state.failed {
             return Err(err.clone().into());
         }
-        let seq = match state.seqs.get_mut(key) {
-            Some(seq) => seq,
-            None => state.seqs.entry(key.clone()).or_insert(0),
-        };
-        let header = MessageHeader::new(key.clone(), ShardId::ZERO, SeqNo(*seq), timestamp);
-        *seq += 1;
+        let seq = state.seqs.take(key);
+        let header = MessageHeader::new(key.clone(), ShardId::ZERO, SeqNo(seq), timestamp);
         let queue = &mut *state;
         let before = queue.pending.len();
         queue.formatter.format_framable(&header, payload.as_bytes(), &mut queue.pending);

@@ -224,6 +224,26 @@ fn a_closed_output_is_reported_as_the_peer_going_away() {
 }
 
 #[test]
+fn each_stream_counts_its_own_seqs() {
+    let (stdio, _input, output) = streamer();
+    let mut producer = stdio.create_producer(ProducerOptions::default()).unwrap();
+    let at = Some(Timestamp::from_unix_millis(0).unwrap());
+    let (a, b) = (key("a"), key("b"));
+    // Keys equal by name but not the same allocation count together.
+    let keys = [&a, &b, &a, &key("c"), &key("b"), &key("a"), &b];
+    let mut seqs = Vec::new();
+    for key in keys {
+        let mut receipt = producer.send_at(key, "x", at).unwrap();
+        seqs.push(receipt.try_take().unwrap().unwrap().seq.0);
+    }
+    producer.end_blocking().unwrap();
+    assert_eq!(seqs, [0, 0, 1, 0, 1, 2, 2]);
+    let written = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+    let fields: Vec<&str> = written.lines().map(|line| &line[30..line.len() - 7]).collect();
+    assert_eq!(fields, ["a | 0", "b | 0", "a | 1", "c | 0", "b | 1", "a | 2", "b | 2"]);
+}
+
+#[test]
 fn batched_writes_go_out_at_a_flush_or_a_full_batch() {
     let (stdio, _input, output) = streamer();
     stdio.backend().batch_writes();
