@@ -94,6 +94,14 @@ fn query(conn: &mut redis::Connection, command: &redis::Cmd, doing: &'static str
     })
 }
 
+/// The command `name`, made in `slot`'s buffers (taken; put them back).
+fn reused(slot: &mut redis::Cmd, name: &str) -> redis::Cmd {
+    let mut command = std::mem::replace(slot, redis::Cmd::new());
+    command.clear();
+    command.arg(name);
+    command
+}
+
 /// Starts the thread; it ends when the consumer stops it or fails.
 pub(crate) fn spawn(reader: Reader) -> std::io::Result<()> {
     std::thread::Builder::new().name("weir-redis-reader".into()).spawn(move || reader.run())?;
@@ -109,6 +117,8 @@ struct Running {
     /// The messages of the last delivery, handed over by swapping (with
     /// the capacity the consumer left): no allocation a read.
     messages: Vec<Message>,
+    /// The last read's command, its buffers kept for the next.
+    command: redis::Cmd,
     /// Streams found to use `k:N` keys: an assigned shard not read before
     /// is named like its siblings.
     sharded: BTreeSet<StreamKey>,
@@ -150,6 +160,7 @@ impl Reader {
             last_claim: None,
             entries: Vec::new(),
             messages: Vec::new(),
+            command: redis::Cmd::new(),
             sharded: sharded_streams,
         };
         let keys: Vec<String> = running.cursors.keys().cloned().collect();
@@ -387,7 +398,7 @@ impl Reader {
             .collect();
         let (command, keys) = match (&self.membership, pending.is_empty()) {
             (Some(member), false) => {
-                let mut command = redis::cmd("XREADGROUP");
+                let mut command = reused(&mut running.command, "XREADGROUP");
                 command
                     .arg("GROUP")
                     .arg(&member.group)
@@ -404,7 +415,8 @@ impl Reader {
                 (command, pending.iter().map(|(key, _)| key.clone()).collect::<Vec<_>>())
             }
             (membership, _) => {
-                let mut command = redis::cmd(if membership.is_some() { "XREADGROUP" } else { "XREAD" });
+                let name = if membership.is_some() { "XREADGROUP" } else { "XREAD" };
+                let mut command = reused(&mut running.command, name);
                 if let Some(member) = membership {
                     command.arg("GROUP").arg(&member.group).arg(&member.consumer);
                 }
@@ -422,7 +434,9 @@ impl Reader {
                 (command, Vec::new())
             }
         };
-        let reply = match request(&mut running.conn, &command) {
+        let reply = request(&mut running.conn, &command);
+        running.command = command;
+        let reply = match reply {
             Ok(reply) => reply,
             Err(err) if is_nogroup(&err) => return self.recreate_groups(running),
             Err(err) if is_contact_lost(&err) => return Err(Failure::Contact(err, "reading entries")),
