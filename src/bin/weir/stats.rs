@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 /// Counters shared with the printing thread; dropping stops it and prints totals.
 pub struct Stats {
-    shared: Arc<Shared>,
+    /// `None` without `--stats`: then counting costs nothing.
+    shared: Option<Arc<Shared>>,
 }
 
 #[derive(Default)]
@@ -19,27 +20,33 @@ struct Shared {
 }
 
 impl Stats {
-    /// Starts printing if `enabled`; counting costs two relaxed adds either way.
+    /// Starts printing if `enabled`; counting then costs two relaxed
+    /// (but locked) adds a message, and nothing if not.
     pub fn start(enabled: bool) -> Self {
-        let shared = Arc::new(Shared::default());
-        if enabled {
-            let printing = Arc::clone(&shared);
-            // Reporting is best-effort: without a thread there are no stats, and no failure.
-            let _ = thread::Builder::new().name("weir-stats".into()).spawn(move || report(&printing));
+        if !enabled {
+            return Self { shared: None };
         }
-        Self { shared }
+        let shared = Arc::new(Shared::default());
+        let printing = Arc::clone(&shared);
+        // Reporting is best-effort: without a thread there are no stats, and no failure.
+        let _ = thread::Builder::new().name("weir-stats".into()).spawn(move || report(&printing));
+        Self { shared: Some(shared) }
     }
 
     /// Counts one message of `bytes` payload bytes.
     pub fn count(&self, bytes: usize) {
-        self.shared.messages.fetch_add(1, Ordering::Relaxed);
-        self.shared.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(shared) = &self.shared {
+            shared.messages.fetch_add(1, Ordering::Relaxed);
+            shared.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
     }
 }
 
 impl Drop for Stats {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(shared) = &self.shared {
+            shared.stop.store(true, Ordering::Relaxed);
+        }
     }
 }
 
