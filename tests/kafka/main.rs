@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backpressure;
+mod batches;
 #[path = "../support/broker.rs"]
 mod broker;
 mod cli;
