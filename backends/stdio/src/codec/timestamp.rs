@@ -178,12 +178,17 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// The last `N` decimal digits of `value`, zero-padded.
+/// The last `N` decimal digits of `value`, zero-padded; by pairs.
 fn fixed_digits<const N: usize>(mut value: u32) -> [u8; N] {
     let mut digits = [b'0'; N];
-    for digit in digits.iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
+    for pair in digits.rchunks_mut(2) {
+        let at = (value % 100) as usize * 2;
+        value /= 100;
+        match pair {
+            [tens, ones] => [*tens, *ones] = [PAIRS[at], PAIRS[at + 1]],
+            [ones] => *ones = PAIRS[at + 1],
+            _ => {}
+        }
     }
     digits
 }
