@@ -93,8 +93,8 @@ use weir_core::key::BROADCAST;
 use weir_core::{Message, MessageHeader, Payload, SeqNo, ShardId, StreamKey, StreamKeyError, Timestamp};
 
 pub use format::{check_framable, format_line, LineFormatter};
-use header::parse_line_in;
 pub use header::{parse_line, Header};
+use header::{parse_line_in, RawHeader};
 use timestamp::ParsedSecond;
 
 /// The complete lines of a buffer, as ranges without their `\n` or `\r\n`.
@@ -244,7 +244,7 @@ impl LineDecoder {
             (Some(header), payload) => match header.key.map(|key| self.stream(key)).transpose() {
                 Ok(stream) => (header, payload, stream.flatten()),
                 // Unreachable: `parse_line` checked the key. Raw is the safe reading.
-                Err(_) => (Header::default(), 0..text.len(), None),
+                Err(_) => (RawHeader::default(), 0..text.len(), None),
             },
             (None, payload) => {
                 if text.first() == Some(&b'[') {
@@ -252,7 +252,7 @@ impl LineDecoder {
                     self.unparsed.0 += 1;
                     self.unparsed.1.get_or_insert_with(|| buf.slice(line.clone()));
                 }
-                (Header::default(), payload, None)
+                (RawHeader::default(), payload, None)
             }
         };
         let counters = match stream.and_then(|at| self.streams.get_mut(at)) {
@@ -276,10 +276,14 @@ impl LineDecoder {
     }
 
     /// Where `key`'s counters are (`None`: in `broadcast`), adding them if new.
-    fn stream(&mut self, key: &str) -> Result<Option<usize>, StreamKeyError> {
-        if self.streams.get(self.last).is_some_and(|s| s.key.name() == key) {
+    fn stream(&mut self, key: &[u8]) -> Result<Option<usize>, StreamKeyError> {
+        if self.streams.get(self.last).is_some_and(|s| s.key.name().as_bytes() == key) {
             return Ok(Some(self.last));
         }
+        // Text only for a key other than the last: the usual line needs no UTF-8 pass.
+        // Not UTF-8 (unreachable, the parser checked it): `StreamKey::new` refuses it.
+        let key = String::from_utf8_lossy(key);
+        let key = &*key;
         if key == BROADCAST {
             return Ok(None);
         }

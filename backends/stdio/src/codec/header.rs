@@ -25,18 +25,55 @@ pub struct Header<'a> {
 /// `None` means a raw line: there is no bracket at byte 0, or the bracket is not
 /// one of the accepted headers; its payload is then the whole line. Never panics.
 pub fn parse_line(line: &[u8]) -> (Option<Header<'_>>, Range<usize>) {
-    parse_line_in(line, &mut ParsedSecond::default())
+    match parse_line_in(line, &mut ParsedSecond::default()) {
+        (Some(raw), payload) => match raw.text() {
+            Some(header) => (Some(header), payload),
+            // Unreachable: the key was checked byte by byte. Raw is the safe reading.
+            None => (None, 0..line.len()),
+        },
+        (None, payload) => (None, payload),
+    }
 }
 
-/// [`parse_line`], with the second of the previous line's timestamp at hand.
+/// A [`Header`] whose key (checked to be a valid stream key) is still
+/// bytes: the full form's key needs no UTF-8 pass until it is wanted as text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RawHeader<'a> {
+    pub(crate) timestamp: Option<Timestamp>,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) seq: Option<SeqNo>,
+    pub(crate) shard: Option<ShardId>,
+}
+
+impl<'a> RawHeader<'a> {
+    /// The header with its key as text; `None` if the key is not UTF-8.
+    fn text(self) -> Option<Header<'a>> {
+        let key = match self.key {
+            Some(key) => Some(std::str::from_utf8(key).ok()?),
+            None => None,
+        };
+        Some(Header { timestamp: self.timestamp, key, seq: self.seq, shard: self.shard })
+    }
+}
+
+impl<'a> From<Header<'a>> for RawHeader<'a> {
+    fn from(header: Header<'a>) -> Self {
+        let Header { timestamp, key, seq, shard } = header;
+        Self { timestamp, key: key.map(str::as_bytes), seq, shard }
+    }
+}
+
+/// [`parse_line`], with the second of the previous line's timestamp at
+/// hand, and the key left as bytes.
 pub(crate) fn parse_line_in<'a>(
     line: &'a [u8],
     second: &mut ParsedSecond,
-) -> (Option<Header<'a>>, Range<usize>) {
+) -> (Option<RawHeader<'a>>, Range<usize>) {
     if let Some((header, start)) = parse_full_form(line, second) {
         return (Some(header), start..line.len());
     }
-    parse_general(line, second)
+    let (header, payload) = parse_general(line, second);
+    (header.map(RawHeader::from), payload)
 }
 
 /// The full form producers write, `[2026-01-02T03:04:05.123456 | key | 42 | 0] `,
@@ -48,17 +85,16 @@ pub(crate) fn parse_line_in<'a>(
 /// timestamp punctuation and key bytes), it has four parts, each already
 /// trimmed but for the single spaces around the `|`s, and each is checked by
 /// the same functions.
-fn parse_full_form<'a>(line: &'a [u8], second: &mut ParsedSecond) -> Option<(Header<'a>, usize)> {
+fn parse_full_form<'a>(line: &'a [u8], second: &mut ParsedSecond) -> Option<(RawHeader<'a>, usize)> {
     let (b'[', after_open) = line.split_first()? else { return None };
     let (timestamp, rest) = after_open.split_at_checked(26)?;
     let rest = rest.strip_prefix(b" | ")?;
     let timestamp = second.parse(timestamp)?;
     let (key, rest) = rest.split_at(rest.iter().position(|&b| !is_key_byte(b))?);
-    // Every byte is a key byte already: only the length is left to check.
+    // Every byte is a key byte already (ASCII): only the length is left to check.
     if !(1..=MAX_STREAM_KEY_LEN).contains(&key.len()) {
         return None;
     }
-    let key = std::str::from_utf8(key).ok()?;
     let rest = rest.strip_prefix(b" | ")?;
     let (seq, rest) = leading_number(rest)?;
     let rest = rest.strip_prefix(b" | ")?;
@@ -66,7 +102,7 @@ fn parse_full_form<'a>(line: &'a [u8], second: &mut ParsedSecond) -> Option<(Hea
     let rest = rest.strip_prefix(b"]")?;
     let start = line.len() - rest.len() + usize::from(rest.first() == Some(&b' '));
     let (seq, shard) = (Some(SeqNo(seq)), Some(ShardId(shard)));
-    Some((Header { timestamp: Some(timestamp), key: Some(key), seq, shard }, start))
+    Some((RawHeader { timestamp: Some(timestamp), key: Some(key), seq, shard }, start))
 }
 
 /// [`parse_line`] by the grammar.
@@ -397,7 +433,7 @@ mod tests {
             let general = parse_general(line, &mut ParsedSecond::default());
             let fast = parse_full_form(line, &mut ParsedSecond::default());
             if let Some((header, start)) = fast {
-                prop_assert_eq!((Some(header), start..line.len()), general);
+                prop_assert_eq!((header.text(), start..line.len()), general);
             }
         }
 
