@@ -195,6 +195,11 @@ fn fixed_digits<const N: usize>(mut value: u32) -> [u8; N] {
 
 /// Appends `value` in decimal, no padding.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    if value < 10 {
+        // Shard 0 on nearly every line: one byte, no buffer.
+        out.push(b'0' + value as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     while value >= 100 {
