@@ -98,6 +98,9 @@ async fn a_standby_finishes_what_a_killed_member_left_pending() {
         by_active.len() >= 30_000
     });
 
+    // While both live, no entry goes to both: a member claims only entries
+    // idle `claim.idle.ms`, longer than a living member holds one.
+    let twice: Vec<String> = by_active.intersection(&by_standby).take(5).cloned().collect();
     let dead = format!("weir-{}-", active.pid());
     active.kill();
     // At once: claims begin `claim.idle.ms` after the entries' delivery.
@@ -127,4 +130,5 @@ async fn a_standby_finishes_what_a_killed_member_left_pending() {
         let _ = standby.line_within(Duration::from_millis(200));
     }
     standby.kill();
+    assert!(twice.is_empty(), "entries printed by both members while both lived: {twice:?}");
 }
