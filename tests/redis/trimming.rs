@@ -35,25 +35,29 @@ async fn maxlen_trims_every_shard_key() {
 async fn max_age_trims_older_entries_by_id() {
     let ns = namespace("maxage");
     let orders = key("orders");
-    // 500 entries an hour old, written without trimming.
+    // 500 entries an hour old and 500 half a minute old, written without trimming.
     let plain = streamer(&ns, "");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    let hour_ago =
-        weir::Timestamp::from_unix_millis(i64::try_from(now.as_millis()).unwrap() - 3_600_000).unwrap();
+    let ago =
+        |ms: i64| weir::Timestamp::from_unix_millis(i64::try_from(now.as_millis()).unwrap() - ms).unwrap();
     let mut producer = plain.create_producer(ProducerOptions::default()).unwrap();
     for i in 0..500 {
-        drop(producer.send_at(&orders, format!("old{i}"), Some(hour_ago)).unwrap());
+        drop(producer.send_at(&orders, format!("old{i}"), Some(ago(3_600_000))).unwrap());
+    }
+    for i in 0..500 {
+        drop(producer.send_at(&orders, format!("recent{i}"), Some(ago(30_000))).unwrap());
     }
     producer.flush_within(Duration::from_secs(20)).await.unwrap();
-    assert_eq!(lengths(&[format!("{ns}orders")]), [500]);
-    // 500 new ones through a producer keeping a minute.
+    assert_eq!(lengths(&[format!("{ns}orders")]), [1000]);
+    // 500 new ones through a producer keeping a minute: the hour-old entries
+    // go, the half-minute-old ones stay.
     let trimming = streamer(&ns, "max.age.ms=60000");
     produce(&trimming, &orders, numbered(0..500)).await;
     let length = lengths(&[format!("{ns}orders")])[0];
-    assert!((500..600).contains(&length), "the old entries trimmed (but for one node at most): {length}");
+    assert!((1000..1100).contains(&length), "the old entries trimmed (but for one node at most): {length}");
     let newest = python(&format!(
-        "print(*[f[b'msg'].decode() for _, f in r.xrevrange('{ns}orders', count=500)][::-1])"
+        "print(*[f[b'msg'].decode() for _, f in r.xrevrange('{ns}orders', count=1000)][::-1])"
     ));
-    let want: Vec<String> = numbered(0..500).collect();
-    assert_eq!(newest.split_whitespace().collect::<Vec<_>>(), want, "every new entry kept");
+    let want: Vec<String> = (0..500).map(|i| format!("recent{i}")).chain(numbered(0..500)).collect();
+    assert_eq!(newest.split_whitespace().collect::<Vec<_>>(), want, "every entry younger than a minute kept");
 }
