@@ -13,12 +13,12 @@ use crate::common::{
     broker, create_stream, key, namespace, numbered, options, produce, streamer, take, wait_for,
 };
 
-const PARTITIONS: u32 = 3;
+pub const PARTITIONS: u32 = 3;
 /// Several of the driver's batches (256) per partition.
 const BACKLOG: u32 = 3_000;
 
 /// Per partition, the (seq, message number) of each message, in arrival order.
-fn per_partition(messages: &[Message]) -> BTreeMap<u32, Vec<(u64, u32)>> {
+pub fn per_partition(messages: &[Message]) -> BTreeMap<u32, Vec<(u64, u32)>> {
     let mut parts: BTreeMap<u32, Vec<(u64, u32)>> = BTreeMap::new();
     for m in messages {
         let number = m.payload.as_str().unwrap().trim_start_matches('m').parse().unwrap();
@@ -28,7 +28,7 @@ fn per_partition(messages: &[Message]) -> BTreeMap<u32, Vec<(u64, u32)>> {
 }
 
 /// Every message of `0..end` once, each partition's in seq order from seq 0 on.
-fn assert_whole_and_in_order(messages: &[Message], end: u32) {
+pub fn assert_whole_and_in_order(messages: &[Message], end: u32) {
     let parts = per_partition(messages);
     assert_eq!(parts.len(), PARTITIONS as usize, "every partition delivered");
     for (partition, got) in &parts {

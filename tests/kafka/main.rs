@@ -15,6 +15,7 @@ mod diagnostics;
 #[path = "../support/events.rs"]
 mod events;
 mod groups;
+mod partitions;
 mod positions;
 mod producer;
 mod proxy;

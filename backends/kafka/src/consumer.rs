@@ -47,6 +47,9 @@ pub struct KafkaConsumer {
     /// joined its group): it never joins, and commits to the group as a
     /// consumer outside it.
     manual: bool,
+    /// The topics of the consumer's streams: a RealTime rewind or seek with
+    /// no shard assigned moves every partition they have now.
+    topics: Vec<String>,
     /// Declared last, so it drops after `rd`.
     _closer: Closer,
 }
@@ -72,6 +75,7 @@ impl KafkaConsumer {
             jobs: VecDeque::new(),
             start: None,
             manual: mode == ConsumerMode::RealTime,
+            topics: topics.clone(),
             _closer: closer,
         };
         let (rd, timeout) = (consumer.rd.clone(), consumer.options.connect_timeout);
@@ -184,6 +188,11 @@ impl ConsumerBackend for KafkaConsumer {
         match command {
             Command::Position { epoch, shards, target } => {
                 let manual = self.assigns_itself(core);
+                // With no shard assigned the core names shard 0 of each
+                // stream; a consumer assigning its partitions itself reads
+                // every partition (its first assignment does), and a rewind
+                // or seek moves them all, as the job finds them then.
+                let every = (manual && core.requested().next().is_none()).then(|| self.topics.clone());
                 let partitions: Vec<Partition> = shards.iter().map(|s| self.partition_of(s)).collect();
                 if manual {
                     self.assigned = partitions.iter().cloned().collect();
@@ -198,8 +207,9 @@ impl ConsumerBackend for KafkaConsumer {
                     partitions.into_iter().filter(|p| self.assigned.contains(p)).collect()
                 };
                 let targets = (partitions, shards);
-                self.jobs
-                    .push_back(Box::new(move || jobs::position(rd, epoch, targets, target, manual, timeout)));
+                self.jobs.push_back(Box::new(move || {
+                    jobs::position(rd, epoch, targets, target, manual, every, timeout)
+                }));
             }
             Command::Commit { id, offsets } => {
                 let offsets = offsets

@@ -79,17 +79,29 @@ pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, 
 }
 
 /// Moves `partitions` to `target`: a new manual assignment, or seeks within
-/// the group's assignment.
+/// the group's assignment. Given `every` (a manual assignment with no shard
+/// named), every partition of those topics instead, looked up now: a topic
+/// may have more than when the consumer was made.
 pub(crate) fn position(
     consumer: Rd,
     epoch: Epoch,
     (partitions, shards): (Vec<Partition>, Vec<StreamShard>),
     target: Target,
     manual: bool,
+    every: Option<Vec<String>>,
     timeout: Duration,
 ) {
     let started = Instant::now();
     let superseded = |consumer: &Rd| shared(consumer).lock().applied.is_some_and(|done| done > epoch);
+    let (partitions, found) = match every.map(|topics| partitions_of(&consumer, &topics, timeout)) {
+        Some(Ok(all)) => (all, true),
+        Some(Err(err)) => {
+            tracing::warn!(epoch = epoch.0, ?target, error = %err, "kafka positioning failed");
+            shared(&consumer).push(Event::Positioned(epoch, Err(err)));
+            return;
+        }
+        None => (partitions, false),
+    };
     let outcome = resolve(&consumer, &partitions, target, timeout).and_then(|offsets| tpl_of(&offsets));
     let applied = outcome.and_then(|tpl| {
         if !manual && tpl.count() == 0 {
@@ -130,10 +142,14 @@ pub(crate) fn position(
                 state.unrecorded.remove(&partition);
                 state.set_restart(partition, at);
             }
+            // Every partition found is the consumer's now: the driver and the
+            // core learn them before the outcome, as from a first assignment.
+            let ready = found.then(|| state.push(Event::Ready { partitions: partitions.clone() }));
             // Reported in the same critical section: the driver must see the
             // outcome no later than the first message from the new position,
             // which the core would drop as stale while the seek is pending.
-            Ok(Some(state.push(Event::Positioned(epoch, Ok(())))))
+            let positioned = state.push(Event::Positioned(epoch, Ok(())));
+            Ok(Some(ready.flatten().or(positioned)))
         })
     });
     let who = &shared(&consumer).who;
