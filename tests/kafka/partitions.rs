@@ -2,13 +2,14 @@
 //! streams, also after a rewind: the core names shard 0 of each stream for
 //! such a rewind, and the backend moves every partition the topic has then
 //! (see docs/kafka.md); a seek likewise. On a topic made just before, filled
-//! before or after the consumer was made.
+//! before or after the consumer was made; and a group member's rewind moves
+//! every partition the group gave it.
 
 use weir::{ConsumerMode, SeqPos, ShardId};
 
 use crate::batches::{assert_whole_and_in_order, per_partition, PARTITIONS};
 use crate::common::{
-    broker, create_stream, key, namespace, numbered, options, produce, streamer, take, wait_for,
+    broker, create_stream, key, namespace, numbered, options, produce, settle, streamer, take, wait_for,
 };
 
 const MESSAGES: u32 = 3_000;
@@ -61,4 +62,21 @@ fn a_rewind_with_no_shard_assigned_reads_every_partition_filled_after_it() {
     wait_for("a seek", consumer.seek(crate::support::recent_base())).expect("seek");
     assert_whole_and_in_order(&take(&mut consumer, MESSAGES as usize), MESSAGES);
     assert_every_shard(&consumer);
+}
+
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn a_group_members_rewind_with_no_shard_assigned_moves_every_partition_it_has() {
+    let address = broker();
+    let streamer = streamer(&address, &namespace("parts-group"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, PARTITIONS);
+    produce(&streamer, &orders, numbered(0..MESSAGES));
+    let mut member = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::Resumable, Some("rewinds")))
+        .unwrap();
+    // Nothing committed: the group starts it at the end, where nothing comes.
+    settle(&mut [&mut member], |sizes| sizes == [PARTITIONS as usize]);
+    wait_for("a rewind", member.rewind(SeqPos::Beginning)).expect("rewind");
+    assert_whole_and_in_order(&take(&mut member, MESSAGES as usize), MESSAGES);
 }

@@ -189,11 +189,19 @@ impl ConsumerBackend for KafkaConsumer {
             Command::Position { epoch, shards, target } => {
                 let manual = self.assigns_itself(core);
                 // With no shard assigned the core names shard 0 of each
-                // stream; a consumer assigning its partitions itself reads
-                // every partition (its first assignment does), and a rewind
-                // or seek moves them all, as the job finds them then.
-                let every = (manual && core.requested().next().is_none()).then(|| self.topics.clone());
-                let partitions: Vec<Partition> = shards.iter().map(|s| self.partition_of(s)).collect();
+                // stream; the consumer reads every partition it has (a
+                // RealTime one all of its topics', from its first assignment
+                // on), and a rewind or seek moves them all: a RealTime one's
+                // as the job finds them then, a group member's as the group
+                // gave them.
+                let unnamed = self.mode != ConsumerMode::LoadBalanced && core.requested().next().is_none();
+                let every = (manual && unnamed).then(|| self.topics.clone());
+                let (partitions, shards) = if unnamed && !manual {
+                    let shards = self.assigned.iter().filter_map(|p| self.shard_of(p)).collect();
+                    (self.assigned.iter().cloned().collect(), shards)
+                } else {
+                    (shards.iter().map(|s| self.partition_of(s)).collect::<Vec<Partition>>(), shards)
+                };
                 if manual {
                     self.assigned = partitions.iter().cloned().collect();
                 }
