@@ -109,6 +109,7 @@ fn replay_delivers_every_shard_of_the_streams_then_ends() {
 #[test]
 fn a_torn_last_frame_ends_replay_with_an_error_after_every_complete_frame() {
     let (path, sent) = recorded("torn.ss", 50, false);
+    let last = frame_offsets(&path)[49];
     let len = std::fs::metadata(&path).unwrap().len();
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(len - 5).unwrap();
@@ -122,7 +123,8 @@ fn a_torn_last_frame_ends_replay_with_an_error_after_every_complete_frame() {
         }
     };
     assert_eq!(read, sent[..49]);
-    assert!(err.to_string().contains("torn frame at offset"), "{err}");
+    let wanted = format!("torn frame at offset {last}: the file ends {} bytes into it", len - 5 - last);
+    assert!(err.to_string().contains(&wanted), "{err} does not say {wanted:?}");
 }
 
 #[test]
