@@ -277,7 +277,25 @@ impl ConsumerBackend for KafkaConsumer {
     }
 
     fn take_blocking(&mut self) -> Option<BlockingJob> {
-        self.jobs.pop_front().or_else(|| self.start.take())
+        let job = self.jobs.pop_front();
+        match (job, self.start.take()) {
+            // A RealTime consumer's first assignment runs after the last job
+            // asked for before it, on the same thread: side by side (as a
+            // runtime's blocking pool runs jobs), a rewind that looks its
+            // partitions up first could lose the race, and the rewind would
+            // then wait behind the fetch at the end (see `start`).
+            (Some(job), Some(start)) if self.jobs.is_empty() && self.mode == ConsumerMode::RealTime => {
+                Some(Box::new(move || {
+                    job();
+                    start();
+                }))
+            }
+            (Some(job), start) => {
+                self.start = start;
+                Some(job)
+            }
+            (None, start) => start,
+        }
     }
 }
 
