@@ -17,8 +17,8 @@ fn lines(bytes: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(bytes).lines().map(str::to_owned).collect()
 }
 
-#[test]
-fn relay_then_consume_accounts_for_every_message() {
+/// 20,000 lines of the stream `src`: full headers, short headers, raw text, JSON.
+fn mixed_lines() -> Vec<u8> {
     let mut file = Vec::new();
     for i in 0..20_000 {
         match i % 4 {
@@ -28,6 +28,12 @@ fn relay_then_consume_accounts_for_every_message() {
             _ => writeln!(file, "[\"json\",{i}]").unwrap(), // not a header: raw
         }
     }
+    file
+}
+
+#[test]
+fn relay_then_consume_accounts_for_every_message() {
+    let file = mixed_lines();
     let relayed = weir(&["relay", "--input", "stdio:///src", "--output", "stdio:///dst"], &file);
     assert!(relayed.status.success(), "{}", String::from_utf8_lossy(&relayed.stderr));
     let consumed = weir(&["consume", "stdio:///dst", "--format", "payload"], &relayed.stdout);
@@ -39,6 +45,46 @@ fn relay_then_consume_accounts_for_every_message() {
     assert_eq!(got[2], "raw 2");
     assert_eq!(got[3], "[\"json\",3]");
     assert_eq!(got[19_999], "[\"json\",19999]");
+}
+
+/// Stdin a file rather than a pipe (read from its descriptor, no pipe to
+/// grow), stdout a file or `/dev/null`: the same bytes as through pipes.
+#[test]
+fn files_as_stdin_and_stdout_give_what_pipes_give() {
+    const LIMIT: Duration = Duration::from_secs(120);
+    let dir = std::env::temp_dir().join(format!("weir-cli-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.txt");
+    // Full headers only: relay gives a line without a timestamp its read time.
+    let lines_in: String =
+        (0..20_000).map(|i| format!("[2026-01-02T03:04:05.{i:06} | src | {i} | 0] line {i}\n")).collect();
+    std::fs::write(&input, lines_in).unwrap();
+    let cases: [&[&str]; 2] = [
+        &["relay", "--input", "stdio:///src", "--output", "stdio:///dst"],
+        &["consume", "stdio:///src", "--format", "payload"],
+    ];
+    for args in cases {
+        let piped = weir(args, &std::fs::read(&input).unwrap());
+        assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+        assert_eq!(lines(&piped.stdout).len(), 20_000, "weir {args:?}");
+        let output = dir.join("out.txt");
+        let stdin = std::fs::File::open(&input).unwrap();
+        let stdout = std::fs::File::create(&output).unwrap();
+        let to_file = support::run_weir_to(args, stdin.into(), stdout.into(), LIMIT);
+        assert!(to_file.status.success(), "{}", String::from_utf8_lossy(&to_file.stderr));
+        assert!(
+            std::fs::read(&output).unwrap() == piped.stdout,
+            "weir {args:?}: a file in and out, other bytes"
+        );
+        let stdin = std::fs::File::open(&input).unwrap();
+        let to_null = support::run_weir_to(args, stdin.into(), Stdio::null(), LIMIT);
+        assert!(
+            to_null.status.success(),
+            "weir {args:?} to /dev/null: {}",
+            String::from_utf8_lossy(&to_null.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

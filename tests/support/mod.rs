@@ -84,14 +84,24 @@ fn finish_within(mut child: Child, args: &[&str], limit: Duration) -> Output {
 
 /// Starts `weir` reading `stdin`, with stdout and stderr piped.
 pub fn spawn_weir(args: &[&str], envs: &[(&str, &str)], stdin: Stdio) -> Child {
+    spawn_weir_to(args, envs, stdin, Stdio::piped())
+}
+
+/// [`spawn_weir`] writing `stdout` (a file, `/dev/null`, …).
+pub fn spawn_weir_to(args: &[&str], envs: &[(&str, &str)], stdin: Stdio, stdout: Stdio) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args)
         .envs(envs.iter().copied())
         .stdin(stdin)
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// [`run_weir_from`] writing `stdout` instead of collecting it.
+pub fn run_weir_to(args: &[&str], stdin: Stdio, stdout: Stdio, limit: Duration) -> Output {
+    finish_within(spawn_weir_to(args, &[], stdin, stdout), args, limit)
 }
 
 /// Waits for `child` until `limit`; past it, kills it and returns `None`.

@@ -7,20 +7,18 @@
 //! ungrouped consumer and once to every group.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::thread;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tracing::{debug, warn};
 use weir_core::group::RoundRobin;
 use weir_core::{BackendError, BackendErrorKind, ConsumerGroup, Message, StreamKey, Timestamp};
 
 use crate::codec::LineDecoder;
-
-/// How much stdin is read at a time.
-const READ_CHUNK: usize = 64 * 1024;
+use crate::input::Source;
 
 /// How many messages a consumer's mailbox holds before the reader waits for it
 /// to take them. The core's own buffer pauses the reader too, but only once the
@@ -77,7 +75,7 @@ struct State {
     paused: usize,
     input: Input,
     /// The input, until the first consumer starts the reader.
-    source: Option<Box<dyn Read + Send>>,
+    source: Option<Source>,
 }
 
 /// Shared by the reader thread and every consumer of one input.
@@ -87,7 +85,7 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(source: Box<dyn Read + Send>) -> Arc<Self> {
+    pub(crate) fn new(source: Source) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 consumers: BTreeMap::new(),
@@ -212,10 +210,11 @@ impl Hub {
         }
     }
 
-    fn read_all(&self, mut source: Box<dyn Read + Send>) {
-        debug!("reading input");
+    fn read_all(&self, mut source: Source) {
+        let read_size = source.read_size();
+        debug!(read_size, "reading input");
         let mut decoder = LineDecoder::new();
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = Vec::with_capacity(read_size);
         let mut batch = Vec::new();
         let (mut lines, mut bytes) = (0u64, 0u64);
         let end = loop {
@@ -228,16 +227,14 @@ impl Hub {
                 drop(state);
             }
             let filled = buf.len();
-            buf.resize(filled + READ_CHUNK, 0);
-            let read = source.read(&mut buf[filled..]);
-            let n = match read {
+            if buf.capacity() - filled < read_size / 2 {
+                // A line longer than what is left: room for another read.
+                buf.reserve(read_size);
+            }
+            let n = match source.read_into(&mut buf) {
                 Ok(n) => n,
-                Err(err) if err.kind() == ErrorKind::Interrupted => {
-                    buf.truncate(filled);
-                    continue;
-                }
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
                 Err(err) => {
-                    buf.truncate(filled);
                     break Some(BackendError::new(
                         "stdio",
                         BackendErrorKind::Io,
@@ -245,20 +242,19 @@ impl Hub {
                     ));
                 }
             };
-            buf.truncate(filled + n);
             bytes += n as u64;
             let read_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
             if n == 0 {
                 // The last line may lack its newline; it is a line all the same.
                 if !buf.is_empty() {
-                    batch.push(decoder.decode(buf.split().freeze(), read_at));
+                    batch.push(decoder.decode(Bytes::from(std::mem::take(&mut buf)), read_at));
                     lines += 1;
                     report_unparsed(&mut decoder);
                 }
                 break None;
             }
             let Some(last) = memchr::memrchr(b'\n', &buf[filled..]).map(|at| filled + at) else { continue };
-            let chunk = buf.split_to(last + 1).freeze();
+            let chunk = take_lines(&mut buf, last + 1, read_size);
             decoder.decode_lines(&chunk, read_at, &mut batch);
             lines += batch.len() as u64;
             report_unparsed(&mut decoder);
@@ -379,6 +375,23 @@ impl State {
     }
 }
 
+/// The first `end` bytes of `buf`, whole lines, taken out of it. Mostly the
+/// buffer itself, with no copy: the rest (a part of a line) starts a new
+/// buffer. Lines that fill little of it are copied instead, and the buffer
+/// kept for the next read, so that a trickle of short reads does not leave
+/// a large buffer behind each few lines until they are consumed.
+fn take_lines(buf: &mut Vec<u8>, end: usize, read_size: usize) -> Bytes {
+    if end < buf.capacity() / 16 {
+        let lines = Bytes::copy_from_slice(&buf[..end]);
+        buf.drain(..end);
+        return lines;
+    }
+    let mut next = Vec::with_capacity(read_size + (buf.len() - end));
+    next.extend_from_slice(&buf[end..]);
+    buf.truncate(end);
+    Bytes::from(std::mem::replace(buf, next))
+}
+
 /// One diagnostic per chunk, not per line, for lines read as raw because
 /// their bracket is not a header (a typo in a timestamp, a JSON array, …).
 fn report_unparsed(decoder: &mut LineDecoder) {
@@ -392,5 +405,33 @@ fn push(slot: &mut Slot, message: Message, wake: &mut Vec<Waker>) {
     slot.queue.push_back(message);
     if let Some(waker) = slot.waker.take() {
         wake.push(waker);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_lines;
+
+    #[test]
+    fn lines_filling_the_buffer_are_handed_over_and_the_rest_starts_a_new_one() {
+        let mut buf = Vec::with_capacity(1024);
+        buf.extend_from_slice(&[b'x'; 999]);
+        buf.extend_from_slice(b"\npart");
+        let address = buf.as_ptr();
+        let lines = take_lines(&mut buf, 1000, 1024);
+        assert_eq!((lines.len(), lines.as_ptr()), (1000, address), "the buffer itself, not a copy");
+        assert_eq!(buf, b"part");
+        assert!(buf.capacity() >= 1024 + 4, "room for a whole read after the part: {}", buf.capacity());
+    }
+
+    #[test]
+    fn a_few_short_lines_are_copied_and_the_buffer_kept_for_the_next_read() {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        buf.extend_from_slice(b"one\ntwo\nthr");
+        let (address, capacity) = (buf.as_ptr(), buf.capacity());
+        let lines = take_lines(&mut buf, 8, 64 * 1024);
+        assert_eq!(&lines[..], b"one\ntwo\n");
+        assert_eq!(buf, b"thr");
+        assert_eq!((buf.as_ptr(), buf.capacity()), (address, capacity), "the same buffer");
     }
 }

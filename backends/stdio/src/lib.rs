@@ -16,10 +16,13 @@
 pub mod codec;
 mod consumer;
 mod hub;
+mod input;
 mod output;
 mod producer;
 
 use std::io::{Read, Write};
+#[cfg(unix)]
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, OnceLock};
 
 pub use consumer::StdioConsumer;
@@ -29,6 +32,7 @@ use weir_core::consumer::Capabilities;
 use weir_core::{ConsumerCore, ProducerOptions, StreamerError, StreamerUrl, UrlError};
 
 use hub::Hub;
+use input::Source;
 use output::Output;
 
 /// What stdio consumers can do: read shard 0, nothing else.
@@ -44,17 +48,38 @@ pub struct StdioStreamer {
 
 impl StdioStreamer {
     /// The process's stdin and stdout; every call returns the same pair.
+    ///
+    /// Stdin is read from its file descriptor (after what `std::io::stdin()`
+    /// may have buffered). On Linux, a stdin or stdout that is a pipe is
+    /// grown to 256 KiB if the system allows, so that the processes on either
+    /// side wake each other less often.
     pub fn process() -> Self {
         static PROCESS: OnceLock<StdioStreamer> = OnceLock::new();
-        PROCESS.get_or_init(|| Self::with_io(Box::new(std::io::stdin()), Box::new(std::io::stdout()))).clone()
+        PROCESS
+            .get_or_init(|| {
+                #[cfg(unix)]
+                {
+                    input::grow_pipe(std::io::stdin().as_fd());
+                    input::grow_pipe(std::io::stdout().as_fd());
+                }
+                Self { hub: Hub::new(Source::stdin()), output: Output::new(Box::new(std::io::stdout())) }
+            })
+            .clone()
     }
 
     /// Any input and output, e.g. in-memory pipes for tests or embedding.
     pub fn with_io(input: Box<dyn Read + Send>, output: Box<dyn Write + Send>) -> Self {
-        Self { hub: Hub::new(input), output: Output::new(output) }
+        Self { hub: Hub::new(Source::Reader(input)), output: Output::new(output) }
     }
 
-    /// Writes the output in large batches: a line is written once 64 KiB are
+    /// Input read from a file descriptor (a pipe, a file, …), straight into
+    /// the reader's buffer; a pipe is read a whole pipe at a time.
+    #[cfg(unix)]
+    pub fn with_input_fd(input: OwnedFd, output: Box<dyn Write + Send>) -> Self {
+        Self { hub: Hub::new(Source::Fd(input)), output: Output::new(output) }
+    }
+
+    /// Writes the output in large batches: a line is written once 256 KiB are
     /// queued or when a producer flushes, not as soon as the writer is free.
     ///
     /// For a caller that flushes (`Producer::flush`, even polled once)

@@ -29,7 +29,7 @@ use crate::codec::{check_framable, LineFormatter};
 const HIGH_WATER: usize = 16 * 1024 * 1024;
 
 /// Queued bytes that wake the writer when writes are batched.
-const BATCH: usize = 64 * 1024;
+const BATCH: usize = 256 * 1024;
 
 struct State {
     pending: Vec<u8>,

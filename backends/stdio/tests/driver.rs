@@ -6,6 +6,7 @@
 
 use std::io::{PipeWriter, Write};
 use std::sync::{Arc, Mutex};
+use std::thread;
 
 use weir_adapters::{Consumer, NoRuntime, Streamer};
 use weir_core::{
@@ -22,6 +23,45 @@ fn streamer() -> (Stdio, PipeWriter, Arc<Mutex<Vec<u8>>>) {
     let output = Arc::new(Mutex::new(Vec::new()));
     let sink = SharedSink(output.clone());
     (Streamer::new(StdioStreamer::with_io(Box::new(reader), Box::new(sink))), writer, output)
+}
+
+/// How a test's input reaches the reader.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// A pipe, as a `Read`.
+    Reader,
+    /// A pipe's descriptor, read into the buffer's spare capacity.
+    PipeFd,
+    /// A file's descriptor.
+    FileFd,
+}
+
+/// A streamer reading `bytes`: from a file, or written into a pipe by a
+/// thread in pieces of uneven sizes, so that reads end anywhere in a line.
+fn streamer_reading(via: Via, bytes: Vec<u8>, file: &std::path::Path) -> (Stdio, thread::JoinHandle<()>) {
+    let sink = || Box::new(std::io::sink());
+    if let Via::FileFd = via {
+        std::fs::write(file, &bytes).unwrap();
+        let input = std::fs::File::open(file).unwrap();
+        return (Streamer::new(StdioStreamer::with_input_fd(input.into(), sink())), thread::spawn(|| ()));
+    }
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let stdio = match via {
+        Via::Reader => StdioStreamer::with_io(Box::new(reader), sink()),
+        _ => StdioStreamer::with_input_fd(reader.into(), sink()),
+    };
+    let feeder = thread::spawn(move || {
+        let mut rest = &bytes[..];
+        for size in [1, 7, 100, 4093, 65_537, 300_001].into_iter().cycle() {
+            let (piece, after) = rest.split_at(size.min(rest.len()));
+            writer.write_all(piece).unwrap();
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
+        }
+    });
+    (Streamer::new(stdio), feeder)
 }
 
 struct SharedSink(Arc<Mutex<Vec<u8>>>);
@@ -170,6 +210,41 @@ fn end_of_input_drains_then_reports_the_end_every_time() {
     assert_eq!(c.next_blocking(), Err(ConsumerError::EndOfStream));
 }
 
+/// Lines cut anywhere by short reads, a line longer than any read and a
+/// last line without its newline arrive whole and in order, whether the
+/// input is read through its descriptor (a pipe or a file) or as a `Read`.
+#[test]
+fn lines_cut_across_reads_arrive_whole_from_a_descriptor_or_a_reader() {
+    let mut bytes = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..3_000usize {
+        let payload = match i {
+            1_500 => "z".repeat(300_000),
+            _ => format!("{i} {}", "y".repeat(i * 37 % 700)),
+        };
+        write!(bytes, "[k] {payload}").unwrap();
+        if i < 2_999 {
+            bytes.push(b'\n');
+        }
+        expected.push(payload);
+    }
+    let file = std::env::temp_dir().join(format!("weir-stdio-driver-{}", std::process::id()));
+    for via in [Via::Reader, Via::PipeFd, Via::FileFd] {
+        let (stdio, feeder) = streamer_reading(via, bytes.clone(), &file);
+        let got = texts(&drain(&mut consumer(&stdio, &["k"], None)));
+        feeder.join().unwrap();
+        assert_eq!(got.len(), expected.len(), "{via:?}: every line once");
+        if let Some(at) = got.iter().zip(&expected).position(|(got, expected)| got != expected) {
+            panic!(
+                "{via:?}: line {at} is {:?}, not {:?}",
+                &got[at][..got[at].len().min(80)],
+                &expected[at][..expected[at].len().min(80)]
+            );
+        }
+    }
+    std::fs::remove_file(&file).unwrap();
+}
+
 #[test]
 fn payload_bytes_need_not_be_utf8() {
     let (stdio, mut input, _) = streamer();
@@ -256,14 +331,14 @@ fn batched_writes_go_out_at_a_flush_or_a_full_batch() {
     producer.flush_blocking().unwrap();
     assert_eq!(String::from_utf8(output.lock().unwrap().clone()).unwrap(), line(0), "written by the flush");
 
-    // 64 KiB queued go out without a flush, and the rest waits.
+    // 256 KiB queued go out without a flush, and the rest waits.
     let mut seq = 1;
     while output.lock().unwrap().len() == line(0).len() {
-        assert!(seq < 1_000, "no batch was written after {seq} lines of 250 B");
+        assert!(seq < 2_000, "no batch was written after {seq} lines of 250 B");
         let _receipt = producer.send_at(&key("k"), "x".repeat(200), at).unwrap();
         seq += 1;
     }
-    assert!(output.lock().unwrap().len() >= 64 * 1024, "{} bytes written", output.lock().unwrap().len());
+    assert!(output.lock().unwrap().len() >= 256 * 1024, "{} bytes written", output.lock().unwrap().len());
     let _receipt = producer.send_at(&key("k"), "x".repeat(200), at).unwrap();
     let before = output.lock().unwrap().len();
     producer.end_blocking().unwrap();
