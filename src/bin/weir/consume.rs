@@ -119,7 +119,7 @@ fn commit_near(consumer: &weir::Consumer<NoRuntime>) -> bool {
 /// Prints messages until the input ends (or `--count`, or `--exit-at-end`).
 pub fn run(args: Args) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    consume_to(args, &mut std::io::BufWriter::with_capacity(256 * 1024, stdout.lock()))
+    consume_to(args, &mut std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()))
 }
 
 /// [`run`], printing to `out`.
