@@ -6,9 +6,9 @@
 //! lines of 256 bytes each (header included).
 //!
 //! Last, interleaved rounds of the three pipe commands (`cat`, relay,
-//! consume; `WEIR_STDIO_ROUNDS`, default 10, 0 skips them) print one
-//! `stdio rounds:` line: per command the median and fastest wall time, and
-//! the ratios to `cat`'s median. On a busy machine load that comes and goes
+//! consume, every other round in reverse order; `WEIR_STDIO_ROUNDS`,
+//! default 10, 0 skips them) print one `stdio rounds:` line: per command
+//! the median and fastest wall time, and the ratios to `cat`'s median. On a busy machine load that comes and goes
 //! falls on each command alike. `WEIR_STDIO_OLD=<path of another weir
 //! binary>` adds its relay and consume to the rounds, for before/after
 //! comparisons in one run.
@@ -182,11 +182,18 @@ fn pipe_rounds(_: &mut Criterion) {
     let data = input();
     let commands = piped(std::env::var("WEIR_STDIO_OLD").ok().as_deref());
     let mut walls: Vec<Vec<Duration>> = commands.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for (command, times) in commands.iter().zip(&mut walls) {
+    for round in 0..rounds {
+        // Every other round backwards: a command run later in a round (after
+        // the others warmed the machine, or when load came or went) is not
+        // always the same one.
+        let mut order: Vec<usize> = (0..commands.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for which in order {
             let start = Instant::now();
-            through_pipes(command, &data);
-            times.push(start.elapsed());
+            through_pipes(&commands[which], &data);
+            walls[which].push(start.elapsed());
         }
     }
     let median = |times: &mut Vec<Duration>| {
