@@ -20,7 +20,9 @@ const CLIENT_DEFAULTS: [(&str, &str); 1] = [
     // at start (a consumer's partitions, as a rewind at once needs) is sent
     // again once a learned broker is up, which is only when the next pick
     // is due: 50 ms later with the default, for about every other consumer;
-    // 11 ms (librdkafka's least) with this.
+    // 11 ms (librdkafka's least) with this. A consumer's first lookup
+    // avoids the race (see `lookups::connect_to_a_leader`); this bounds what
+    // still loses it, such as the first lookup of a topic about to be made.
     ("reconnect.backoff.ms", "22"),
 ];
 

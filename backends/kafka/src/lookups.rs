@@ -132,6 +132,11 @@ pub(crate) fn partitions_of(
     topics: &[String],
     timeout: Duration,
 ) -> Result<Vec<Partition>, BackendError> {
+    let started = std::time::Instant::now();
+    if let Some(first) = topics.first() {
+        connect_to_a_leader(consumer, first, timeout);
+    }
+    let timeout = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
     let mut partitions = Vec::new();
     for topic in topics {
         let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(|err| {
@@ -144,6 +149,26 @@ pub(crate) fn partitions_of(
     }
     consumer.context().shared.mark_reachable();
     Ok(partitions)
+}
+
+/// How long a consumer's first lookup waits for a leader (see `connect_to_a_leader`).
+const LEADER_WAIT: Duration = Duration::from_millis(200);
+
+/// Before a consumer's first metadata request, asks partition 0 of `topic`
+/// for its offsets, and drops the answer. librdkafka 2.12 drops its
+/// bootstrap connection once it has learned the cluster's brokers, failing a
+/// metadata request in flight on it, and sends that again only once it next
+/// picks a learned broker to connect to (`reconnect.backoff.ms` / 2 later: 11
+/// ms with weir's default, 50 with librdkafka's), which cost about every
+/// other consumer that much at start. A request for a partition's leader
+/// connects to that broker at once instead, so the metadata request finds
+/// one up. A topic that does not exist fails it at once; a cluster that does
+/// not answer, after `LEADER_WAIT` at most, taken from the lookup's limit.
+fn connect_to_a_leader(consumer: &BaseConsumer<WeirContext>, topic: &str, timeout: Duration) {
+    if consumer.context().shared.lock().connected {
+        return;
+    }
+    let _ = consumer.fetch_watermarks(topic, 0, timeout.min(LEADER_WAIT));
 }
 
 /// A topic the cluster will not serve: missing (and not made, as with
