@@ -54,7 +54,7 @@ impl ConsumerBackend for StdioConsumer {
         }
         let input = self.hub.take(self.id, &mut self.inbox, cx.waker());
         if !self.inbox.is_empty() {
-            core.handle_messages(self.inbox.drain(..));
+            core.handle_message_queue(&mut self.inbox);
             return Poll::Ready(());
         }
         match input {

@@ -300,7 +300,15 @@ impl Hub {
                     };
                     // Mostly every message is wanted: then one move each, no filter.
                     if batch.iter().all(&mut keep) {
-                        queue.extend(batch.drain(..));
+                        if queue.is_empty() {
+                            // A `Vec` becomes a `VecDeque` and back without
+                            // moving a message: swap the batch in whole, and
+                            // keep the empty queue's room for the next batch.
+                            let spare = std::mem::replace(queue, VecDeque::from(std::mem::take(batch)));
+                            *batch = Vec::from(spare);
+                        } else {
+                            queue.extend(batch.drain(..));
+                        }
                     } else {
                         queue.extend(batch.drain(..).filter(keep));
                     }

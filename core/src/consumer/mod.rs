@@ -357,6 +357,22 @@ impl ConsumerCore {
         self.pause_if_full();
     }
 
+    /// [`handle_messages`](Self::handle_messages) for a batch already in a
+    /// `VecDeque`, left empty: into an empty buffer it is swapped whole (no
+    /// message moved), else appended in bulk.
+    pub fn handle_message_queue(&mut self, batch: &mut VecDeque<Message>) {
+        if self.is_positioning() || self.end != End::Open {
+            batch.clear();
+            return;
+        }
+        if self.buffer.is_empty() {
+            std::mem::swap(&mut self.buffer, batch);
+        } else {
+            self.buffer.append(batch);
+        }
+        self.pause_if_full();
+    }
+
     /// One message fetched by the backend.
     // Inlined: per message, into the backends' feeding loops, so the message
     // is moved into the buffer directly.
@@ -534,5 +550,45 @@ impl ConsumerCore {
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.commits.next_timeout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::{Capabilities, ConsumerCore};
+    use crate::key::{SeqNo, ShardId, StreamKey};
+    use crate::message::{Message, MessageHeader};
+    use crate::options::{ConsumerMode, ConsumerOptions};
+    use crate::timestamp::Timestamp;
+
+    /// The tests' only clock read: an origin nothing here counts from.
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    #[test]
+    fn a_queued_batch_is_taken_whole_or_appended_in_order() {
+        let key = StreamKey::new("k").expect("valid key");
+        let options = ConsumerOptions::new(ConsumerMode::RealTime);
+        let mut core = ConsumerCore::new(Capabilities::full("test"), options, vec![key.clone()], origin())
+            .expect("valid options");
+        let message = |seq| {
+            Message::new(
+                MessageHeader::new(key.clone(), ShardId(0), SeqNo(seq), Timestamp::UNIX_EPOCH),
+                "x".into(),
+            )
+        };
+        let mut batch: VecDeque<Message> = (0..2).map(message).collect();
+        core.handle_message_queue(&mut batch); // into an empty buffer
+        assert!(batch.is_empty());
+        batch.extend((2..5).map(message));
+        core.handle_message_queue(&mut batch); // after what is buffered
+        assert!(batch.is_empty());
+        assert_eq!(core.buffered(), 5);
+        let seqs: Vec<u64> = std::iter::from_fn(|| core.poll_message()).map(|m| m.header.seq.0).collect();
+        assert_eq!(seqs, [0, 1, 2, 3, 4]);
     }
 }

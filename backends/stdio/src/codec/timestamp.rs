@@ -114,6 +114,9 @@ fn number(digits: &[u8]) -> Option<u16> {
         .try_fold(0u16, |value, &digit| digit.is_ascii_digit().then(|| value * 10 + u16::from(digit - b'0')))
 }
 
+/// Bytes of the usual full-form timestamp, `2026-01-02T03:04:05.123456`.
+pub(crate) const TIMESTAMP: usize = 26;
+
 /// The text of the last second written, `2026-01-02T03:04:05.` (a `-` first
 /// for a negative year), with room for the microseconds after it.
 #[derive(Clone, Debug, Default)]
@@ -130,6 +133,16 @@ impl SecondText {
     /// [`Timestamp::write_full`] writes it; the date and time are formatted
     /// only when the second differs from the previous call's.
     pub(crate) fn write(&mut self, at: Timestamp, out: &mut Vec<u8>) {
+        match self.text(at) {
+            Ok(usual) => out.extend_from_slice(usual),
+            Err(other) => out.extend_from_slice(other),
+        }
+    }
+
+    /// The text [`write`](Self::write) appends: `Ok` for the usual
+    /// [`TIMESTAMP`] bytes (a four-digit year, not negative), which copies
+    /// as a fixed-size array, `Err` for another length.
+    pub(crate) fn text(&mut self, at: Timestamp) -> Result<&[u8; TIMESTAMP], &[u8]> {
         let at = at.datetime();
         let second = (at.date(), at.hour(), at.minute(), at.second());
         if self.second != Some(second) {
@@ -140,7 +153,8 @@ impl SecondText {
         if let Some(micros) = self.text.get_mut(self.micros..end) {
             micros.copy_from_slice(&fixed_digits::<6>(at.microsecond()));
         }
-        out.extend_from_slice(self.text.get(..end).unwrap_or_default());
+        let text = self.text.get(..end).unwrap_or_default();
+        text.try_into().map_err(|_| text)
     }
 
     /// Formats `at`'s date and time, up to its dot.
@@ -203,29 +217,31 @@ fn fixed_digits<const N: usize>(mut value: u32) -> [u8; N] {
 }
 
 /// Appends `value` in decimal, no padding.
-pub(crate) fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
-    if value < 10 {
-        // Shard 0 on nearly every line: one byte, no buffer.
-        out.push(b'0' + value as u8);
-        return;
-    }
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
+pub(crate) fn push_decimal(out: &mut Vec<u8>, value: u64) {
+    let mut digits = [0; 20];
+    let end = put_decimal(&mut digits, 0, value);
+    out.extend_from_slice(&digits[..end]);
+}
+
+/// Writes `value` in decimal, no padding, at `buf[at..]`, by pairs of
+/// digits; returns where it ends. `buf` has room for the digits (a `u64`
+/// has at most 20).
+pub(crate) fn put_decimal(buf: &mut [u8], at: usize, mut value: u64) -> usize {
+    let end = at + value.checked_ilog10().map_or(1, |log| log as usize + 1);
+    let mut pair_at = end;
     while value >= 100 {
         let pair = (value % 100) as usize * 2;
         value /= 100;
-        start -= 2;
-        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        pair_at -= 2;
+        buf[pair_at..pair_at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     }
     if value >= 10 {
         let pair = value as usize * 2;
-        start -= 2;
-        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     } else {
-        start -= 1;
-        digits[start] = b'0' + value as u8;
+        buf[at] = b'0' + value as u8;
     }
-    out.extend_from_slice(&digits[start..]);
+    end
 }
 
 #[cfg(test)]
@@ -300,10 +316,16 @@ mod tests {
             String::from_utf8(out).unwrap(),
             format!("0 7 10 99 100 123 1000 4294967295 {} ", u64::MAX)
         );
-        for value in [0, 1, 9, 10, 99, 100, 999_999, 1_000_000, u64::MAX / 3] {
+        // Every number of digits, and each power of ten with its neighbours.
+        let powers = (0..20).map(|exp| 10u64.pow(exp));
+        for value in powers.flat_map(|p| [p - 1, p, p + 1]).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
             let mut out = Vec::new();
             push_decimal(&mut out, value);
             assert_eq!(out, value.to_string().into_bytes());
+            let mut buf = [b'#'; 24];
+            let end = put_decimal(&mut buf, 2, value);
+            assert_eq!(&buf[2..end], value.to_string().as_bytes());
+            assert!(buf[..2].iter().chain(&buf[end..]).all(|&b| b == b'#'), "{value}: wrote outside");
         }
     }
 
