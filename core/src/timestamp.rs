@@ -29,6 +29,13 @@ impl Timestamp {
         Self(at.to_offset(UtcOffset::UTC))
     }
 
+    /// The same second with its fraction set to `nanosecond` (below 10^9, else
+    /// `None`). Cheaper than [`from_datetime`](Self::from_datetime) of a changed
+    /// `time` value: the time is UTC already.
+    pub fn with_nanosecond(self, nanosecond: u32) -> Option<Self> {
+        self.0.replace_nanosecond(nanosecond).ok().map(Self)
+    }
+
     /// Milliseconds since the Unix epoch (Kafka's timestamp unit).
     pub fn from_unix_millis(millis: i64) -> Result<Self, TimestampError> {
         Self::from_unix_nanos(i128::from(millis) * 1_000_000)

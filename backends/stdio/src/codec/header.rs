@@ -86,10 +86,9 @@ pub(crate) fn parse_line_in<'a>(
 /// trimmed but for the single spaces around the `|`s, and each is checked by
 /// the same functions.
 fn parse_full_form<'a>(line: &'a [u8], second: &mut ParsedSecond) -> Option<(RawHeader<'a>, usize)> {
-    let (b'[', after_open) = line.split_first()? else { return None };
-    let (timestamp, rest) = after_open.split_at_checked(26)?;
-    let rest = rest.strip_prefix(b" | ")?;
-    let timestamp = second.parse(timestamp)?;
+    let (head, rest) = line.split_first_chunk::<30>()?;
+    let [b'[', timestamp @ .., b' ', b'|', b' '] = head else { return None };
+    let timestamp = second.parse_full(timestamp)?;
     let (key, rest) = rest.split_at(rest.iter().position(|&b| !is_key_byte(b))?);
     // Every byte is a key byte already (ASCII): only the length is left to check.
     if !(1..=MAX_STREAM_KEY_LEN).contains(&key.len()) {
@@ -101,7 +100,7 @@ fn parse_full_form<'a>(line: &'a [u8], second: &mut ParsedSecond) -> Option<(Raw
     let (shard, rest) = leading_number(rest)?;
     let rest = rest.strip_prefix(b"]")?;
     let start = line.len() - rest.len() + usize::from(rest.first() == Some(&b' '));
-    let (seq, shard) = (Some(SeqNo(seq)), Some(ShardId(shard)));
+    let (seq, shard) = (Some(SeqNo(seq)), Some(ShardId(u32::try_from(shard).ok()?)));
     Some((RawHeader { timestamp: Some(timestamp), key: Some(key), seq, shard }, start))
 }
 
@@ -204,30 +203,46 @@ fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
 
 /// The digits `text` opens with, read as [`number`] reads them, and the
 /// rest; `None` if it opens with none. One pass over the digits.
-fn leading_number<T: TryFrom<u64>>(text: &[u8]) -> Option<(T, &[u8])> {
+#[inline]
+fn leading_number(text: &[u8]) -> Option<(u64, &[u8])> {
     let mut value = 0u64;
     let mut len = 0;
-    for &digit in text {
-        if !digit.is_ascii_digit() {
+    for &byte in text.iter().take(SAFE_DIGITS) {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
             break;
         }
-        if len < SAFE_DIGITS {
-            value = value * 10 + u64::from(digit - b'0');
-        }
+        value = value * 10 + u64::from(digit);
         len += 1;
     }
-    let (digits, rest) = text.split_at(len);
     let value = match len {
         0 => return None,
-        1..=SAFE_DIGITS => value,
-        _ => number(digits)?,
+        // Perhaps more digits: the slow reading, with its overflow checks.
+        SAFE_DIGITS if text.get(len).is_some_and(u8::is_ascii_digit) => {
+            len = text.iter().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
+            number(&text[..len])?
+        }
+        _ => value,
     };
-    Some((T::try_from(value).ok()?, rest))
+    Some((value, &text[len..]))
 }
 
+/// Which bytes may be part of a stream key: `[A-Za-z0-9._-]`.
+const KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-';
+        byte += 1;
+    }
+    table
+};
+
 /// Whether `byte` may be part of a stream key.
+#[inline]
 fn is_key_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-')
+    KEY_BYTES[usize::from(byte)]
 }
 
 /// `key` if it is a valid stream key (the rule of `StreamKey::new`, without allocating).
@@ -456,12 +471,12 @@ mod tests {
         #[test]
         fn leading_numbers_are_what_number_reads(digits in r"[0-9]{0,22}", rest in r"([^0-9][ -~]?)?") {
             let text = format!("{digits}{rest}");
-            let read = leading_number::<u64>(text.as_bytes());
+            let read = leading_number(text.as_bytes());
             prop_assert_eq!(read.map(|(value, _)| value), number::<u64>(digits.as_bytes()));
             if let Some((_, after)) = read {
                 prop_assert_eq!(after, rest.as_bytes());
             }
-            let read = leading_number::<u32>(text.as_bytes()).map(|(value, _)| value);
+            let read = leading_number(text.as_bytes()).and_then(|(value, _)| u32::try_from(value).ok());
             prop_assert_eq!(read, number::<u32>(digits.as_bytes()));
         }
 
