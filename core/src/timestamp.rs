@@ -32,6 +32,7 @@ impl Timestamp {
     /// The same second with its fraction set to `nanosecond` (below 10^9, else
     /// `None`). Cheaper than [`from_datetime`](Self::from_datetime) of a changed
     /// `time` value: the time is UTC already.
+    #[inline]
     pub fn with_nanosecond(self, nanosecond: u32) -> Option<Self> {
         self.0.replace_nanosecond(nanosecond).ok().map(Self)
     }

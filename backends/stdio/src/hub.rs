@@ -298,8 +298,14 @@ impl Hub {
                         }
                         wants
                     };
-                    // Mostly every message is wanted: then one move each, no filter.
-                    if batch.iter().all(&mut keep) {
+                    // Mostly every message is of one stream, and wanted: then
+                    // the batch moves whole, no filter. Keys shared with the
+                    // first message are settled by address, in an inlined loop.
+                    let one_stream = batch.first().is_some_and(|first| {
+                        let key = first.stream_key();
+                        batch.iter().all(|message| std::ptr::eq(message.stream_key().name(), key.name()))
+                    });
+                    if (one_stream && batch.first().is_some_and(&mut keep)) || batch.iter().all(&mut keep) {
                         if queue.is_empty() {
                             // A `Vec` becomes a `VecDeque` and back without
                             // moving a message: swap the batch in whole, and

@@ -98,10 +98,12 @@ fn relay_all(
             Err(err) => return Err(err).context("consuming"),
         };
         stats.count(message.payload.len());
-        let key = target.unwrap_or(&message.header.stream_key);
-        let h = &message.header;
+        // The payload moves on, not a clone: no reference count to raise and drop.
+        let weir::Message { header, payload } = message;
+        let key = target.unwrap_or(&header.stream_key);
+        let h = &header;
         let _receipt = producer
-            .send_at(key, message.payload.clone(), Some(h.timestamp))
+            .send_at(key, payload, Some(h.timestamp))
             .with_context(|| format!("relaying message {}/{}/{}", h.stream_key, h.shard, h.seq))?;
         if let Some(ends) = &mut stop.ends {
             ends.record(h);

@@ -102,13 +102,16 @@ fn parse_fraction(fraction: &[u8]) -> Option<u32> {
     match fraction {
         [] => Some(0),
         // Microseconds, what producers write: no loop.
-        &[b'.', d0, d1, d2, d3, d4, d5] => {
-            let digits = [d0, d1, d2, d3, d4, d5].map(|d| d.wrapping_sub(b'0'));
-            if digits.iter().any(|&d| d > 9) {
-                return None;
+        [b'.', digits @ ..] if digits.len() == 6 => {
+            let mut micros = 0;
+            for &digit in digits {
+                let digit = digit.wrapping_sub(b'0');
+                if digit > 9 {
+                    return None;
+                }
+                micros = micros * 10 + u32::from(digit);
             }
-            let [d0, d1, d2, d3, d4, d5] = digits.map(u32::from);
-            Some((((d0 * 10 + d1) * 10_000) + ((d2 * 10 + d3) * 100) + (d4 * 10 + d5)) * 1_000)
+            Some(micros * 1_000)
         }
         [b'.', digits @ ..] if (1..=32).contains(&digits.len()) => {
             let mut nanos = 0u32;
@@ -245,6 +248,7 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, value: u64) {
 /// Writes `value` in decimal, no padding, at `buf[at..]`, by pairs of
 /// digits; returns where it ends. `buf` has room for the digits (a `u64`
 /// has at most 20).
+#[inline]
 pub(crate) fn put_decimal(buf: &mut [u8], at: usize, mut value: u64) -> usize {
     let end = at + value.checked_ilog10().map_or(1, |log| log as usize + 1);
     let mut pair_at = end;
