@@ -80,3 +80,22 @@ fn a_group_members_rewind_with_no_shard_assigned_moves_every_partition_it_has() 
     wait_for("a rewind", member.rewind(SeqPos::Beginning)).expect("rewind");
     assert_whole_and_in_order(&take(&mut member, MESSAGES as usize), MESSAGES);
 }
+
+#[test]
+#[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
+fn a_group_members_rewind_before_the_group_gave_it_any_partition_applies_to_those_it_gives() {
+    let address = broker();
+    let streamer = streamer(&address, &namespace("parts-early"));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, PARTITIONS);
+    produce(&streamer, &orders, numbered(0..MESSAGES));
+    let mut member = streamer
+        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::Resumable, Some("early")))
+        .unwrap();
+    // Asked for at once: joining the group takes round trips, the rewind's
+    // job none before it finds no partition. With nothing committed, the
+    // group alone would start the member at the end, where nothing comes.
+    wait_for("a rewind", member.rewind(SeqPos::Beginning)).expect("rewind");
+    assert_whole_and_in_order(&take(&mut member, MESSAGES as usize), MESSAGES);
+    assert_every_shard(&member);
+}

@@ -214,9 +214,17 @@ impl ConsumerBackend for KafkaConsumer {
                     // The group owns the assignment: seek only what it gave us.
                     partitions.into_iter().filter(|p| self.assigned.contains(p)).collect()
                 };
+                // A group member moving every partition it has, with none
+                // known here yet: the job asks librdkafka what it has now, and
+                // with none keeps the target for the group's next assignment.
+                let scope = match every {
+                    Some(topics) => jobs::Scope::Every(topics),
+                    None if unnamed && !manual && partitions.is_empty() => jobs::Scope::Given,
+                    None => jobs::Scope::Named,
+                };
                 let targets = (partitions, shards);
                 self.jobs.push_back(Box::new(move || {
-                    jobs::position(rd, epoch, targets, target, manual, every, timeout)
+                    jobs::position(rd, epoch, targets, target, manual, scope, timeout)
                 }));
             }
             Command::Commit { id, offsets } => {

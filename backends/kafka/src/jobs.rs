@@ -78,29 +78,57 @@ pub(crate) fn assign_all(consumer: Rd, topics: Vec<String>, reset: OffsetReset, 
     pushed.flatten().into_iter().for_each(|w| w.wake());
 }
 
+/// Which partitions a positioning moves.
+pub(crate) enum Scope {
+    /// Those named.
+    Named,
+    /// A manual assignment with no shard named: every partition of these
+    /// topics, looked up now (a topic may have more than when the consumer
+    /// was made).
+    Every(Vec<String>),
+    /// A group member with no shard named, which the driver knew no
+    /// partition of: those librdkafka has assigned now, or, with none, those
+    /// the group gives it next (kept in `State::pending`).
+    Given,
+}
+
 /// Moves `partitions` to `target`: a new manual assignment, or seeks within
-/// the group's assignment. Given `every` (a manual assignment with no shard
-/// named), every partition of those topics instead, looked up now: a topic
-/// may have more than when the consumer was made.
+/// the group's assignment; `scope` says which.
 pub(crate) fn position(
     consumer: Rd,
     epoch: Epoch,
     (partitions, shards): (Vec<Partition>, Vec<StreamShard>),
     target: Target,
     manual: bool,
-    every: Option<Vec<String>>,
+    scope: Scope,
     timeout: Duration,
 ) {
     let started = Instant::now();
     let superseded = |consumer: &Rd| shared(consumer).lock().applied.is_some_and(|done| done > epoch);
-    let (partitions, found) = match every.map(|topics| partitions_of(&consumer, &topics, timeout)) {
-        Some(Ok(all)) => (all, true),
-        Some(Err(err)) => {
-            tracing::warn!(epoch = epoch.0, ?target, error = %err, "kafka positioning failed");
-            shared(&consumer).push(Event::Positioned(epoch, Err(err)));
-            return;
-        }
-        None => (partitions, false),
+    let (partitions, found) = match scope {
+        Scope::Every(topics) => match partitions_of(&consumer, &topics, timeout) {
+            Ok(all) => (all, true),
+            Err(err) => {
+                tracing::warn!(epoch = epoch.0, ?target, error = %err, "kafka positioning failed");
+                shared(&consumer).push(Event::Positioned(epoch, Err(err)));
+                return;
+            }
+        },
+        Scope::Given => match given_or_kept(&consumer, target) {
+            Some(given) => (given, false),
+            None => {
+                tracing::debug!(
+                    group = %shared(&consumer).who.group,
+                    consumer = shared(&consumer).who.consumer,
+                    epoch = epoch.0,
+                    ?target,
+                    "kafka positioning kept for the partitions the group gives next"
+                );
+                shared(&consumer).push(Event::Positioned(epoch, Ok(())));
+                return;
+            }
+        },
+        Scope::Named => (partitions, false),
     };
     let outcome = resolve(&consumer, &partitions, target, timeout).and_then(|offsets| tpl_of(&offsets));
     let applied = outcome.and_then(|tpl| {
@@ -177,6 +205,25 @@ pub(crate) fn position(
             shared(&consumer).push(Event::Positioned(epoch, Err(err)));
         }
     }
+}
+
+/// The partitions librdkafka has assigned to this group member now; with
+/// none, keeps `target` for those the group gives it next (see `assigned`).
+/// Decided between two polls (the group's assignment applies inside one), so
+/// an assignment either came before and is moved, or comes after and
+/// starts at `target`.
+fn given_or_kept(consumer: &Rd, target: Target) -> Option<Vec<Partition>> {
+    shared(consumer).positioning(|| {
+        let given: Vec<Partition> = consumer
+            .assignment()
+            .map(|tpl| tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect())
+            .unwrap_or_default();
+        if given.is_empty() {
+            shared(consumer).lock().pending = Some(target);
+            return None;
+        }
+        Some(given)
+    })
 }
 
 /// Whether `consumer` fetches exactly the partitions of `starts` now. Moving
@@ -273,7 +320,8 @@ pub(crate) fn commit(consumer: Rd, id: CommitId, offsets: Vec<(Partition, i64)>)
 }
 
 /// The group gave this member `partitions`: assigns them from their resolved
-/// starts (committed, else the reset policy's offset, looked up now).
+/// starts (a rewind or seek kept for them, else committed, else the reset
+/// policy's offset, looked up now).
 pub(crate) fn assigned(
     consumer: &BaseConsumer<WeirContext>,
     partitions: Vec<Partition>,
@@ -336,9 +384,21 @@ fn apply(
     cooperative: bool,
 ) -> Result<(), BackendError> {
     let context = consumer.context();
-    let starts = starts(consumer, partitions, context.reset, true, context.timeout)?;
-    let mut offsets = Vec::with_capacity(starts.len());
-    {
+    let kept = context.shared.lock().pending.take();
+    let mut offsets = Vec::with_capacity(partitions.len());
+    if let Some(target) = kept.filter(|_| !partitions.is_empty()) {
+        // A rewind or seek asked for before the group gave any: these start there.
+        offsets = resolve(consumer, partitions, target, context.timeout)?;
+        let mut state = context.shared.lock();
+        for (partition, at) in &offsets {
+            state.set_restart(partition.clone(), *at);
+        }
+    } else {
+        if kept.is_some() {
+            // An empty assignment: the next one takes the target.
+            context.shared.lock().pending = kept;
+        }
+        let starts = starts(consumer, partitions, context.reset, true, context.timeout)?;
         let mut state = context.shared.lock();
         for (partition, at, from_reset) in starts {
             if from_reset {

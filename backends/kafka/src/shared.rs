@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::topic_partition_list::TopicPartitionList;
-use weir_core::{BackendError, CommitId, Epoch, Message};
+use weir_core::{BackendError, CommitId, Epoch, Message, Target};
 
 use crate::batches::Queues;
 use crate::options::{KafkaOptions, OffsetReset};
@@ -128,6 +128,10 @@ pub(crate) struct State {
     /// Since when the consumer waits for the group to give it partitions:
     /// since it asked to join, or since its last revocation.
     pub(crate) rebalancing_since: Option<Instant>,
+    /// A group member's rewind or seek of every partition it has, asked for
+    /// while it had none: where the partitions the group gives it next
+    /// start, instead of the group's commits (see `jobs::assigned`).
+    pub(crate) pending: Option<Target>,
 }
 
 impl State {
