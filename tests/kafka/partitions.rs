@@ -20,6 +20,17 @@ fn assert_every_shard(consumer: &crate::common::Consumer) {
     assert_eq!(shards, (0..PARTITIONS).collect::<Vec<_>>(), "the core knows every partition");
 }
 
+/// A Resumable member of `group` (and its streamer) on a fresh topic of
+/// `PARTITIONS` partitions holding `MESSAGES` messages, in namespace `test`.
+fn member_of_a_filled_topic(test: &str, group: &str) -> (crate::common::Streamer, crate::common::Consumer) {
+    let streamer = streamer(&broker(), &namespace(test));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, PARTITIONS);
+    produce(&streamer, &orders, numbered(0..MESSAGES));
+    let member = streamer.create_consumer(&[orders], options(ConsumerMode::Resumable, Some(group))).unwrap();
+    (streamer, member)
+}
+
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_rewind_with_no_shard_assigned_reads_every_partition_of_a_fresh_topic() {
@@ -67,14 +78,7 @@ fn a_rewind_with_no_shard_assigned_reads_every_partition_filled_after_it() {
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_group_members_rewind_with_no_shard_assigned_moves_every_partition_it_has() {
-    let address = broker();
-    let streamer = streamer(&address, &namespace("parts-group"));
-    let orders = key("orders");
-    create_stream(&streamer, &orders, PARTITIONS);
-    produce(&streamer, &orders, numbered(0..MESSAGES));
-    let mut member = streamer
-        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::Resumable, Some("rewinds")))
-        .unwrap();
+    let (_streamer, mut member) = member_of_a_filled_topic("parts-group", "rewinds");
     // Nothing committed: the group starts it at the end, where nothing comes.
     settle(&mut [&mut member], |sizes| sizes == [PARTITIONS as usize]);
     wait_for("a rewind", member.rewind(SeqPos::Beginning)).expect("rewind");
@@ -84,14 +88,7 @@ fn a_group_members_rewind_with_no_shard_assigned_moves_every_partition_it_has() 
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_group_members_rewind_before_the_group_gave_it_any_partition_applies_to_those_it_gives() {
-    let address = broker();
-    let streamer = streamer(&address, &namespace("parts-early"));
-    let orders = key("orders");
-    create_stream(&streamer, &orders, PARTITIONS);
-    produce(&streamer, &orders, numbered(0..MESSAGES));
-    let mut member = streamer
-        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::Resumable, Some("early")))
-        .unwrap();
+    let (_streamer, mut member) = member_of_a_filled_topic("parts-early", "early");
     // Asked for at once: joining the group takes round trips, the rewind's
     // job none before it finds no partition. With nothing committed, the
     // group alone would start the member at the end, where nothing comes.
