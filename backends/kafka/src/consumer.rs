@@ -195,7 +195,6 @@ impl ConsumerBackend for KafkaConsumer {
                 // as the job finds them then, a group member's as the group
                 // gave them.
                 let unnamed = self.mode != ConsumerMode::LoadBalanced && core.requested().next().is_none();
-                let every = (manual && unnamed).then(|| self.topics.clone());
                 let (partitions, shards) = if unnamed && !manual {
                     let shards = self.assigned.iter().filter_map(|p| self.shard_of(p)).collect();
                     (self.assigned.iter().cloned().collect(), shards)
@@ -217,10 +216,10 @@ impl ConsumerBackend for KafkaConsumer {
                 // A group member moving every partition it has, with none
                 // known here yet: the job asks librdkafka what it has now, and
                 // with none keeps the target for the group's next assignment.
-                let scope = match every {
-                    Some(topics) => jobs::Scope::Every(topics),
-                    None if unnamed && !manual && partitions.is_empty() => jobs::Scope::Given,
-                    None => jobs::Scope::Named,
+                let scope = match (unnamed, manual) {
+                    (true, true) => jobs::Scope::Every(self.topics.clone()),
+                    (true, false) if partitions.is_empty() => jobs::Scope::Given,
+                    _ => jobs::Scope::Named,
                 };
                 let targets = (partitions, shards);
                 self.jobs.push_back(Box::new(move || {

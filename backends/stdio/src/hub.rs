@@ -305,7 +305,12 @@ impl Hub {
                         let key = first.stream_key();
                         batch.iter().all(|message| std::ptr::eq(message.stream_key().name(), key.name()))
                     });
-                    if (one_stream && batch.first().is_some_and(&mut keep)) || batch.iter().all(&mut keep) {
+                    let whole = if one_stream {
+                        batch.first().is_some_and(&mut keep)
+                    } else {
+                        batch.iter().all(&mut keep)
+                    };
+                    if whole {
                         if queue.is_empty() {
                             // A `Vec` becomes a `VecDeque` and back without
                             // moving a message: swap the batch in whole, and

@@ -346,7 +346,7 @@ impl ConsumerCore {
     /// Messages fetched by the backend, in shard order.
     pub fn handle_messages(&mut self, batch: impl IntoIterator<Item = Message>) {
         // What `handle_message` checks per message, once: nothing in the loop changes it.
-        if self.is_positioning() || self.end != End::Open {
+        if !self.takes_messages() {
             return;
         }
         // One `extend` moves each message into the buffer once (a loop of
@@ -361,7 +361,7 @@ impl ConsumerCore {
     /// `VecDeque`, left empty: into an empty buffer it is swapped whole (no
     /// message moved), else appended in bulk.
     pub fn handle_message_queue(&mut self, batch: &mut VecDeque<Message>) {
-        if self.is_positioning() || self.end != End::Open {
+        if !self.takes_messages() {
             batch.clear();
             return;
         }
@@ -378,12 +378,19 @@ impl ConsumerCore {
     // is moved into the buffer directly.
     #[inline]
     pub fn handle_message(&mut self, message: Message) {
-        if self.is_positioning() || self.end != End::Open {
-            // Fetched under the old position: stale once a rewind or seek is asked.
+        if !self.takes_messages() {
             return;
         }
         self.buffer.push_back(message);
         self.pause_if_full();
+    }
+
+    /// Whether a message fetched now is buffered: not while a rewind or seek
+    /// is pending (it was fetched under the old position, and is stale), nor
+    /// once the input ended.
+    #[inline]
+    fn takes_messages(&self) -> bool {
+        !self.is_positioning() && self.end == End::Open
     }
 
     #[inline]
