@@ -10,12 +10,30 @@ use std::collections::BTreeMap;
 use weir::{ConsumerMode, Message, SeqPos, ShardId};
 
 use crate::common::{
-    broker, create_stream, key, namespace, numbered, options, produce, streamer, take, wait_for,
+    broker, create_stream, key, namespace, numbered, options, produce, streamer, take, wait_for, Consumer,
+    Streamer,
 };
 
 pub const PARTITIONS: u32 = 3;
 /// Several of the driver's batches (256) per partition.
 const BACKLOG: u32 = 3_000;
+
+/// A consumer in `mode` (of `group`) and its streamer, in namespace `test`,
+/// of `orders`: a topic of `PARTITIONS` partitions made now, holding
+/// messages `0..messages`.
+pub fn consumer_of_a_filled_topic(
+    test: &str,
+    messages: u32,
+    mode: ConsumerMode,
+    group: Option<&str>,
+) -> (Streamer, Consumer) {
+    let streamer = streamer(&broker(), &namespace(test));
+    let orders = key("orders");
+    create_stream(&streamer, &orders, PARTITIONS);
+    produce(&streamer, &orders, numbered(0..messages));
+    let consumer = streamer.create_consumer(&[orders], options(mode, group)).unwrap();
+    (streamer, consumer)
+}
 
 /// Per partition, the (seq, message number) of each message, in arrival order.
 pub fn per_partition(messages: &[Message]) -> BTreeMap<u32, Vec<(u64, u32)>> {
@@ -44,14 +62,9 @@ pub fn assert_whole_and_in_order(messages: &[Message], end: u32) {
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_backlog_over_partitions_arrives_once_in_order_again_after_a_rewind_and_live() {
-    let address = broker();
-    let streamer = streamer(&address, &namespace("batches"));
+    let (streamer, mut consumer) =
+        consumer_of_a_filled_topic("batches", BACKLOG, ConsumerMode::RealTime, None);
     let orders = key("orders");
-    create_stream(&streamer, &orders, PARTITIONS);
-    produce(&streamer, &orders, numbered(0..BACKLOG));
-    let mut consumer = streamer
-        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
-        .unwrap();
     for shard in 0..PARTITIONS {
         consumer.assign(orders.clone(), ShardId(shard)).unwrap();
     }

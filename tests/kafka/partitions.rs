@@ -7,7 +7,7 @@
 
 use weir::{ConsumerMode, SeqPos, ShardId};
 
-use crate::batches::{assert_whole_and_in_order, per_partition, PARTITIONS};
+use crate::batches::{assert_whole_and_in_order, consumer_of_a_filled_topic, per_partition, PARTITIONS};
 use crate::common::{
     broker, create_stream, key, namespace, numbered, options, produce, settle, streamer, take, wait_for,
 };
@@ -20,28 +20,12 @@ fn assert_every_shard(consumer: &crate::common::Consumer) {
     assert_eq!(shards, (0..PARTITIONS).collect::<Vec<_>>(), "the core knows every partition");
 }
 
-/// A Resumable member of `group` (and its streamer) on a fresh topic of
-/// `PARTITIONS` partitions holding `MESSAGES` messages, in namespace `test`.
-fn member_of_a_filled_topic(test: &str, group: &str) -> (crate::common::Streamer, crate::common::Consumer) {
-    let streamer = streamer(&broker(), &namespace(test));
-    let orders = key("orders");
-    create_stream(&streamer, &orders, PARTITIONS);
-    produce(&streamer, &orders, numbered(0..MESSAGES));
-    let member = streamer.create_consumer(&[orders], options(ConsumerMode::Resumable, Some(group))).unwrap();
-    (streamer, member)
-}
-
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_rewind_with_no_shard_assigned_reads_every_partition_of_a_fresh_topic() {
-    let address = broker();
-    let streamer = streamer(&address, &namespace("parts-fresh"));
+    let (_streamer, mut consumer) =
+        consumer_of_a_filled_topic("parts-fresh", MESSAGES, ConsumerMode::RealTime, None);
     let orders = key("orders");
-    create_stream(&streamer, &orders, PARTITIONS);
-    produce(&streamer, &orders, numbered(0..MESSAGES));
-    let mut consumer = streamer
-        .create_consumer(std::slice::from_ref(&orders), options(ConsumerMode::RealTime, None))
-        .unwrap();
     wait_for("a rewind", consumer.rewind(SeqPos::Beginning)).expect("rewind");
     assert_whole_and_in_order(&take(&mut consumer, MESSAGES as usize), MESSAGES);
     assert_every_shard(&consumer);
@@ -78,7 +62,8 @@ fn a_rewind_with_no_shard_assigned_reads_every_partition_filled_after_it() {
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_group_members_rewind_with_no_shard_assigned_moves_every_partition_it_has() {
-    let (_streamer, mut member) = member_of_a_filled_topic("parts-group", "rewinds");
+    let (_streamer, mut member) =
+        consumer_of_a_filled_topic("parts-group", MESSAGES, ConsumerMode::Resumable, Some("rewinds"));
     // Nothing committed: the group starts it at the end, where nothing comes.
     settle(&mut [&mut member], |sizes| sizes == [PARTITIONS as usize]);
     wait_for("a rewind", member.rewind(SeqPos::Beginning)).expect("rewind");
@@ -88,7 +73,8 @@ fn a_group_members_rewind_with_no_shard_assigned_moves_every_partition_it_has() 
 #[test]
 #[ignore = "needs a Kafka broker: scripts/kafka-broker run -- cargo test --all-features -- --include-ignored"]
 fn a_group_members_rewind_before_the_group_gave_it_any_partition_applies_to_those_it_gives() {
-    let (_streamer, mut member) = member_of_a_filled_topic("parts-early", "early");
+    let (_streamer, mut member) =
+        consumer_of_a_filled_topic("parts-early", MESSAGES, ConsumerMode::Resumable, Some("early"));
     // Asked for at once: joining the group takes round trips, the rewind's
     // job none before it finds no partition. With nothing committed, the
     // group alone would start the member at the end, where nothing comes.
